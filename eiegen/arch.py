@@ -1,0 +1,198 @@
+"""The architecture configuration: the single source of truth for every part of eiegen.
+
+The compiler encodes programs for it, the HDL generator builds hardware from it, and the
+golden model, the cycle model and the RTL simulators all read their parameters from it.
+Nothing else in the project may hard-code a width, a depth or a PE count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+__all__ = ["ArchConfig", "ConfigError"]
+
+
+class ConfigError(ValueError):
+    """An architecture configuration (or a file holding one) is invalid."""
+
+
+# field name -> (minimum, maximum, what it means). Ranges are what the hardware generator
+# and the program format support; they are checked on construction.
+_RANGES = {
+    "n_pe": (1, 256, "number of processing elements"),
+    "queue_depth": (1, 64, "activation queue depth per PE"),
+    "index_bits": (1, 8, "codebook index bits per sparse-matrix entry"),
+    "rel_bits": (1, 8, "relative row-index bits per sparse-matrix entry"),
+    "act_bits": (4, 32, "activation width in bits"),
+    "weight_bits": (4, 32, "codebook weight width in bits"),
+    "acc_bits": (8, 56, "accumulator width in bits"),
+    "entries_per_word": (1, 32, "(index, relative index) entries per sparse-matrix word"),
+    "ptr_depth": (2, 1 << 20, "pointer memory entries per PE"),
+    "spmat_depth": (1, 1 << 20, "sparse-matrix memory words per PE"),
+    "act_depth": (1, 1 << 16, "activations per PE in each activation register file"),
+    "bias_depth": (1, 1 << 20, "bias memory entries per PE"),
+    "max_layers": (1, 64, "layer descriptors (and codebooks) the control unit holds"),
+}
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """Parameters of an EIE-style accelerator.
+
+    Parameters
+    ----------
+    n_pe : int
+        Number of processing elements. Row ``i`` of every layer belongs to PE ``i % n_pe``.
+    queue_depth : int
+        Depth of each PE's activation queue (EIE: 8).
+    index_bits : int
+        Codebook index bits ``v`` per entry; the codebook has ``2**index_bits`` entries and
+        entry 0 is exact zero (used by padding entries).
+    rel_bits : int
+        Relative row-index bits ``z`` per entry; gaps longer than ``2**rel_bits - 1`` are
+        bridged with padding entries.
+    act_bits, weight_bits : int
+        Widths of the signed fixed-point activations and codebook weights.
+    acc_bits : int
+        Width of the signed accumulators (and of the stored biases).
+    entries_per_word : int
+        Entries packed into one sparse-matrix memory word (EIE: 8 entries, 64 bits).
+    ptr_depth : int
+        Pointer memory entries per PE, over all layers (split into an even and an odd bank).
+    spmat_depth : int
+        Sparse-matrix memory words per PE, over all layers.
+    act_depth : int
+        Activations per PE in each of the source and destination register files; a layer
+        of ``n`` inputs or outputs needs ``ceil(n / n_pe)`` of them.
+    bias_depth : int
+        Bias memory entries per PE, over all layers.
+    max_layers : int
+        Number of layer descriptors and codebooks the control unit holds.
+    """
+
+    n_pe: int = 4
+    queue_depth: int = 8
+    index_bits: int = 4
+    rel_bits: int = 4
+    act_bits: int = 16
+    weight_bits: int = 16
+    acc_bits: int = 32
+    entries_per_word: int = 8
+    ptr_depth: int = 1024
+    spmat_depth: int = 1024
+    act_depth: int = 64
+    bias_depth: int = 256
+    max_layers: int = 8
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            lo, hi, what = _RANGES[f.name]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(
+                    f"{f.name} ({what}) must be an integer in {lo}..{hi}, got {value!r}")
+            if not lo <= value <= hi:
+                raise ConfigError(
+                    f"{f.name} ({what}) must be in {lo}..{hi}, got {value}")
+        if self.ptr_depth % 2:
+            raise ConfigError(
+                f"ptr_depth (pointer memory entries per PE) must be even because pointers "
+                f"live in an even and an odd bank, got {self.ptr_depth}")
+        min_acc = self.act_bits + self.weight_bits
+        if self.acc_bits < min_acc:
+            raise ConfigError(
+                f"acc_bits (accumulator width) must be at least act_bits + weight_bits = "
+                f"{min_acc} so that one product fits, got {self.acc_bits}")
+        if self.ptr_bits > 32:
+            raise ConfigError(
+                f"spmat_depth * entries_per_word = {self.spmat_entries} entries needs "
+                f"{self.ptr_bits}-bit pointers; at most 32 are supported: reduce spmat_depth")
+
+    # ---- derived quantities (never stored, so they cannot disagree) ----
+    @property
+    def codebook_size(self) -> int:
+        return 1 << self.index_bits
+
+    @property
+    def max_gap(self) -> int:
+        """Largest number of zero rows one entry's relative index can skip."""
+        return (1 << self.rel_bits) - 1
+
+    @property
+    def entry_bits(self) -> int:
+        return self.index_bits + self.rel_bits
+
+    @property
+    def word_bits(self) -> int:
+        return self.entry_bits * self.entries_per_word
+
+    @property
+    def spmat_entries(self) -> int:
+        return self.spmat_depth * self.entries_per_word
+
+    @property
+    def ptr_bits(self) -> int:
+        """Pointer width: enough for the address one past the last entry."""
+        return max(1, self.spmat_entries.bit_length())
+
+    @property
+    def max_inputs(self) -> int:
+        """Largest layer input (or output) size the activation register files hold."""
+        return self.act_depth * self.n_pe
+
+    # ---- construction and persistence ----
+    @classmethod
+    def eie(cls, **overrides) -> "ArchConfig":
+        """EIE's published configuration (ISCA 2016): 64 PEs, queue depth 8, 64-bit
+        sparse-matrix words (8 entries), 128 KB sparse-matrix SRAM, 32 KB pointer SRAM and
+        2 KB of activations per PE."""
+        base = dict(n_pe=64, queue_depth=8, entries_per_word=8,
+                    spmat_depth=128 * 1024 // 8, ptr_depth=32 * 1024 // 2,
+                    act_depth=2 * 1024 // 2, bias_depth=1024)
+        base.update(overrides)
+        return cls(**base)
+
+    def replace(self, **changes) -> "ArchConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ArchConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"an architecture config must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown config field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def save(self, path) -> None:
+        Path(path).write_text(self.to_json())
+
+    @classmethod
+    def load(cls, path) -> "ArchConfig":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"config file {path} is not valid JSON: {e}") from None
+        try:
+            return cls.from_dict(data)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+
+    def digest(self) -> str:
+        """A short stable hash, used to cache hardware builds per configuration."""
+        import hashlib
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""Subcommands of the eiegen CLI, one module each."""
