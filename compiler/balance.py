@@ -1,0 +1,59 @@
+"""Compile-time load balancing (an eiegen extension; EIE itself does not do this).
+
+EIE interleaves rows over PEs (row i -> PE i mod N), so a PE that happens to own dense
+rows does more work on every column and the others wait for it at the end of the layer.
+Permuting a layer's rows changes nothing mathematically as long as the next layer's
+columns are permuted the same way, so the hardware stays exactly as it is. The permutation
+is chosen greedily (longest-processing-time first): rows in decreasing order of their
+entry count, each to the least-loaded PE that still has a free slot. Each PE keeps the
+number of rows interleaving gives it, so activation memories are sized as before.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from .encode import rows_of_pe
+
+__all__ = ["balance_rows", "permute_network"]
+
+
+def balance_rows(row_work: np.ndarray, n_pe: int) -> np.ndarray:
+    """A row order ``perm``: hardware row ``p`` computes original row ``perm[p]``."""
+    row_work = np.asarray(row_work)
+    n_out = len(row_work)
+    slots = [rows_of_pe(n_out, n_pe, k) for k in range(n_pe)]
+    assigned: list[list[int]] = [[] for _ in range(n_pe)]
+    heap = [(0, k) for k in range(n_pe) if slots[k]]
+    heapq.heapify(heap)
+    # Stable order for ties keeps the result deterministic.
+    for row in np.argsort(-row_work, kind="stable"):
+        load, k = heapq.heappop(heap)
+        assigned[k].append(int(row))
+        if len(assigned[k]) < slots[k]:
+            heapq.heappush(heap, (load + int(row_work[row]), k))
+    perm = np.empty(n_out, dtype=np.int64)
+    for k, rows in enumerate(assigned):
+        perm[k::n_pe] = sorted(rows)  # ascending inside a PE keeps gaps short
+    return perm
+
+
+def permute_network(net, n_pe: int):
+    """(balanced network, per-layer row orders). Layer k's rows are reordered and layer
+    k+1's columns follow; the last layer's outputs come out in ``row_orders[-1]`` order."""
+    from .network import Layer, Network
+
+    layers, orders = [], []
+    col_perm = None
+    for layer in net.layers:
+        idx = layer.indices if col_perm is None else layer.indices[:, col_perm]
+        perm = balance_rows(np.count_nonzero(idx, axis=1), n_pe)
+        idx = idx[perm]
+        bias = None if layer.bias is None else layer.bias[perm]
+        layers.append(Layer(weight=layer.codebook[idx], bias=bias, activation=layer.activation,
+                            name=layer.name, codebook=layer.codebook, indices=idx))
+        orders.append(perm)
+        col_perm = perm
+    return Network(tuple(layers)), orders
