@@ -1,0 +1,69 @@
+"""`eiegen compile`: network + architecture config -> program folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from eiegen.arch import ArchConfig
+
+
+def add_config_args(p) -> None:
+    """Options that choose the architecture config: a JSON file, overridden per field."""
+    p.add_argument("--config", type=Path, help="architecture config JSON (default: built-in)")
+    p.add_argument("--pe", type=int, dest="n_pe", help="number of PEs (overrides the config)")
+    p.add_argument("--queue-depth", type=int, help="activation queue depth (overrides the config)")
+
+
+def config_from_args(args) -> ArchConfig:
+    cfg = ArchConfig.load(args.config) if args.config else ArchConfig()
+    changes = {k: v for k, v in (("n_pe", args.n_pe), ("queue_depth", args.queue_depth))
+               if v is not None}
+    return cfg.replace(**changes) if changes else cfg
+
+
+def register(sub) -> None:
+    p = sub.add_parser("compile", help="compile a network into a program for the accelerator",
+                       description="Compile a network (.npz, see docs/network-format.md) into "
+                                   "a program folder (see docs/program-format.md).")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("model", nargs="?", type=Path, help="network .npz file")
+    src.add_argument("--example", action="store_true",
+                     help="compile the built-in example network (256-128-64-10, 10%% dense)")
+    add_config_args(p)
+    p.add_argument("--calibration", type=Path,
+                   help=".npy of float inputs (batch, n_in) that set the activation formats "
+                        "(default: 256 uniform samples in [-1, 1])")
+    p.add_argument("--balance", action="store_true",
+                   help="permute rows to even out the work per PE (an eiegen extension)")
+    p.add_argument("-o", "--output", type=Path, default=Path("prog"),
+                   help="program folder to write (default: prog)")
+    p.add_argument("--json", type=Path, help="also write the statistics as JSON here")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from eiegen.cli import CliError
+    from eiegen.compiler.compile import compile_network
+    from eiegen.compiler.examples import example_network
+    from eiegen.compiler.network import Network
+    from eiegen.compiler.stats import format_stats, program_stats
+
+    cfg = config_from_args(args)
+    net = example_network() if args.example else Network.load(args.model)
+    calibration = None
+    if args.calibration:
+        try:
+            calibration = np.load(args.calibration, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise CliError(f"cannot read calibration inputs {args.calibration}: {e}") from None
+    program = compile_network(net, cfg, calibration=calibration, balance=args.balance)
+    program.save(args.output)
+    stats = program_stats(program)
+    print(format_stats(stats))
+    print(f"\nwrote {args.output}/")
+    if args.json:
+        args.json.write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n")
+    return 0
