@@ -18,7 +18,8 @@ from .prune import PruneError, agp_schedule, apply_masks, prune_masks
 from .report import CompressionReport
 from .weight_sharing import METHODS, share_weights
 
-__all__ = ["CompressionConfig", "CompressionResult", "compress", "quantize_network"]
+__all__ = ["CompressionConfig", "CompressionResult", "compress", "quantize_network",
+           "save_network"]
 
 
 @dataclass(frozen=True)
@@ -221,3 +222,31 @@ def compress(net: Network, config: CompressionConfig = CompressionConfig(), *,
                     "prune_steps": config.prune_steps, "retrain_epochs": config.retrain_epochs,
                     "codebook_epochs": config.codebook_epochs, "seed": config.seed}
     return CompressionResult(network=current, report=report, pruned=pruned)
+
+
+def save_network(net: Network, path) -> None:
+    """Save ``net`` in the .npz schema (docs/network-format.md), zip-compressed.
+
+    Unlike :meth:`Network.save` it keeps files small: quantized weight matrices are mostly
+    zeros, indices are stored as uint8, and float arrays that are exactly float32 values
+    are stored as float32. Loading gives back the same network bit for bit.
+    """
+    def narrow(a):
+        a32 = a.astype(np.float32)
+        return a32 if np.array_equal(a32, a) else a
+
+    arrays = {}
+    for k, layer in enumerate(net):
+        quantized = layer.quantized
+        arrays[f"layer{k}.weight"] = narrow(layer.weight)
+        if layer.bias is not None:
+            arrays[f"layer{k}.bias"] = narrow(layer.bias)
+        arrays[f"layer{k}.activation"] = np.array(layer.activation)
+        if layer.name:
+            arrays[f"layer{k}.name"] = np.array(layer.name)
+        if quantized:
+            arrays[f"layer{k}.codebook"] = layer.codebook
+            arrays[f"layer{k}.indices"] = layer.indices.astype(np.uint8 if layer.indices.max()
+                                                              < 256 else np.uint16)
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)

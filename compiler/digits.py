@@ -18,14 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .compress import CompressionConfig, compress
+from .compress import CompressionConfig, compress, save_network
 from .finetune import NumpyTrainer, accuracy
 from .network import Layer, Network
 from .report import CompressionReport
 
 __all__ = ["SHAPE", "DIGITS_CONFIG", "digits_data", "train_dense", "compress_digits",
-           "fixed_point_accuracy", "digits_arch", "load_shipped", "save_network",
-           "DATA_DIR"]
+           "fixed_point_accuracy", "digits_arch", "load_shipped", "DATA_DIR"]
 
 SHAPE = (64, 300, 100, 10)
 DATA_DIR = Path(__file__).resolve().parent.parent / "eiegen" / "data"
@@ -166,26 +165,6 @@ def compress_digits(dense: Network | None = None, *, config: CompressionConfig =
         fx = fixed_point_accuracy(result.network, x_te, y_te, cfg, calibration=data[0])
         report.stages.append((f"fixed point ({cfg.act_bits}-bit, golden model)", fx))
     return result.network, report
-
-
-def save_network(net: Network, path) -> None:
-    """Save ``net`` in the .npz schema, compressed: the quantized weight matrices are
-    mostly zeros, and indices fit in uint8."""
-    arrays = {}
-    for k, layer in enumerate(net):
-        quantized = layer.quantized
-        arrays[f"layer{k}.weight"] = layer.weight if quantized else layer.weight.astype(np.float32)
-        if layer.bias is not None:
-            arrays[f"layer{k}.bias"] = layer.bias if quantized else layer.bias.astype(np.float32)
-        arrays[f"layer{k}.activation"] = np.array(layer.activation)
-        if layer.name:
-            arrays[f"layer{k}.name"] = np.array(layer.name)
-        if quantized:
-            arrays[f"layer{k}.codebook"] = layer.codebook
-            arrays[f"layer{k}.indices"] = layer.indices.astype(np.uint8 if layer.indices.max()
-                                                              < 256 else np.uint16)
-    with open(path, "wb") as f:
-        np.savez_compressed(f, **arrays)
 
 
 def _data_file(name: str) -> Path:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from eiegen.compiler.digits import (DATA_DIR, compress_digits, save_network, train_dense)
+from eiegen.compiler.compress import save_network
+from eiegen.compiler.digits import DATA_DIR, compress_digits, digits_data, train_dense
 from eiegen.compiler.finetune import accuracy
-from eiegen.compiler.digits import digits_data
 
 
 def main(argv=None) -> int:

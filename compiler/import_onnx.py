@@ -1,0 +1,137 @@
+"""Import an ONNX model into the network IR.
+
+The file is parsed with the ``onnx`` package (``pip install 'eiegen[onnx]'``; it needs no
+torch). Rather than a private protobuf reader, the official parser also handles every
+way ONNX stores a tensor (raw data, typed fields, external data).
+
+Supported, as one straight chain from the single graph input to the single output:
+``Gemm`` (``transA = 0``, constant B and C), ``MatMul`` by a constant followed by an
+``Add`` of a constant bias, ``Relu``, ``Flatten`` (``axis = 1``), ``Reshape`` to a
+batch-flat ``(batch, features)`` shape, ``Dropout`` and ``Identity`` (inference: the
+identity), and ``Constant`` nodes that feed them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .model_import import ChainBuilder, UnsupportedModelError
+from .network import Network, NetworkError
+
+__all__ = ["import_onnx", "SUPPORTED"]
+
+SUPPORTED = ("Gemm, MatMul + Add, Relu, Flatten (axis 1), Reshape to (batch, features), "
+             "Dropout, Identity, Constant, in a straight chain")
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError("importing an ONNX model needs the onnx package: "
+                          "pip install 'eiegen[onnx]'") from None
+    return onnx
+
+
+def import_onnx(model) -> Network:
+    """Convert an ONNX model to a :class:`Network`.
+
+    Parameters
+    ----------
+    model : str, Path or onnx.ModelProto
+        The ``.onnx`` file or a loaded model.
+
+    Raises
+    ------
+    NetworkError
+        If the file cannot be read; :class:`UnsupportedModelError` (a NetworkError)
+        naming the first unsupported node, its operator type and what is supported.
+    """
+    onnx = _onnx()
+    from onnx import numpy_helper
+
+    if isinstance(model, (str, Path)):
+        source = str(model)
+        if not Path(model).exists():
+            raise NetworkError(f"model file {source} does not exist")
+        try:
+            model = onnx.load(str(model))
+        except Exception as e:  # protobuf raises its own DecodeError family
+            raise NetworkError(f"{source} is not a readable ONNX file: {e}") from None
+    else:
+        source = "ONNX model"
+    graph = model.graph
+    builder = ChainBuilder(source, SUPPORTED)
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in consts]
+    if len(inputs) != 1:
+        raise UnsupportedModelError(f"{source}: the graph has {len(inputs)} inputs "
+                                    f"({', '.join(i.name for i in inputs)}); one is supported")
+    if len(graph.output) != 1:
+        raise UnsupportedModelError(f"{source}: the graph has {len(graph.output)} outputs; "
+                                    f"one is supported")
+    dims = inputs[0].type.tensor_type.shape.dim
+    builder.input([d.dim_value if d.HasField("dim_value") else None for d in dims])
+    current = inputs[0].name
+
+    def const(node, name, what):
+        if name not in consts:
+            raise builder.refuse(node.name or node.output[0], node.op_type,
+                                 f"takes its {what} {name!r} from a computed tensor; "
+                                 f"only constant {what}s are")
+        return consts[name]
+
+    for node in graph.node:
+        label = node.name or node.output[0]
+        op = node.op_type
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if node.domain not in ("", "ai.onnx"):
+            raise builder.refuse(label, f"{node.domain}.{op}")
+        if op == "Constant":
+            if "value" not in attrs:
+                raise builder.refuse(label, op, "holds no tensor 'value'")
+            consts[node.output[0]] = numpy_helper.to_array(attrs["value"])
+            continue
+        if not node.input or node.input[0] != current:
+            raise builder.refuse(label, op, "does not continue a straight chain from the "
+                                            "graph input")
+        if op == "Gemm":
+            if attrs.get("transA", 0):
+                raise builder.refuse(label, op, "has transA=1; only transA=0 is")
+            b = const(node, node.input[1], "weight")
+            w = b if attrs.get("transB", 0) else b.T
+            w = attrs.get("alpha", 1.0) * np.asarray(w, dtype=np.float64)
+            bias = None
+            if len(node.input) > 2 and node.input[2]:
+                c = np.asarray(const(node, node.input[2], "bias"), dtype=np.float64)
+                bias = attrs.get("beta", 1.0) * np.broadcast_to(c.reshape(-1) if c.size > 1
+                                                                else c, (w.shape[0],))
+            builder.fc(label, op, w, bias)
+        elif op == "MatMul":
+            builder.fc(label, op, np.asarray(const(node, node.input[1], "weight")).T)
+        elif op == "Add":
+            builder.bias(label, op, const(node, node.input[1], "addend"))
+        elif op == "Relu":
+            builder.relu(label, op)
+        elif op == "Flatten":
+            if attrs.get("axis", 1) != 1:
+                raise builder.refuse(label, op, f"has axis={attrs['axis']}; only axis=1 is")
+            builder.flatten(label, op)
+        elif op == "Reshape":
+            shape = [int(s) for s in np.asarray(const(node, node.input[1], "shape")).reshape(-1)]
+            if len(shape) != 2 or shape[1] == 0 or shape == [-1, -1]:
+                raise builder.refuse(label, op, f"reshapes to {shape}; only a batch-flat "
+                                                f"(batch, features) shape is")
+            builder.flatten(label, op, shape[1] if shape[1] > 0 else None)
+        elif op in ("Dropout", "Identity"):
+            if len(node.output) > 1 and node.output[1]:
+                raise builder.refuse(label, op, "uses the dropout mask output")
+        else:
+            raise builder.refuse(label, op)
+        current = node.output[0]
+    if graph.output[0].name != current:
+        raise UnsupportedModelError(f"{source}: the graph output {graph.output[0].name!r} is "
+                                    f"not the end of the chain ({current!r})")
+    return builder.network()

@@ -1,0 +1,146 @@
+"""`eiegen compress`: a trained model -> a pruned, weight-shared network and its report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _numbers(kind):
+    """argparse type: one number or a comma-separated list (one per layer)."""
+    def parse(text):
+        try:
+            values = [kind(v) for v in text.split(",")]
+        except ValueError:
+            import argparse
+            raise argparse.ArgumentTypeError(
+                f"expected a {kind.__name__} or a comma-separated list, got {text!r}") from None
+        return values[0] if len(values) == 1 else tuple(values)
+    return parse
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "compress", help="Deep Compression: prune, share weights, Huffman-code a model",
+        description="Compress a trained model (.npz network or .onnx) with Deep Compression: "
+                    "magnitude pruning (with masked retraining when --data is given), "
+                    "weight sharing to a per-layer codebook (trained when --data is given) "
+                    "and Huffman coding; prints the storage report.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("model", nargs="?", type=Path, help="model file: .npz network or .onnx")
+    src.add_argument("--example", action="store_true",
+                     help="compress the shipped digits MLP (64-300-100-10) with its settings")
+    prune = p.add_mutually_exclusive_group()
+    prune.add_argument("--sparsity", type=_numbers(float),
+                       help="target fraction of pruned weights, one value or one per layer")
+    prune.add_argument("--quality", type=_numbers(float),
+                       help="Deep Compression quality factor(s): prune |w| <= q * std(layer)")
+    prune.add_argument("--global-sparsity", type=float,
+                       help="fraction of pruned weights over all layers, one threshold")
+    p.add_argument("--steps", type=int, default=1,
+                   help="prune-and-retrain iterations along AGP's cubic ramp (default 1)")
+    p.add_argument("--bits", type=_numbers(int), default=4,
+                   help="codebook index bits, one value or one per layer (default 4)")
+    p.add_argument("--method", default="linear",
+                   choices=("linear", "density", "random", "optimal"),
+                   help="centroid initialisation, or the exact 1-D clustering (default linear)")
+    p.add_argument("--data", type=Path,
+                   help=".npz with x_train, y_train (integer labels) and optionally x_test, "
+                        "y_test: enables retraining and the accuracy of every stage")
+    p.add_argument("--epochs", type=int, default=0,
+                   help="masked retraining epochs after each pruning step (needs --data)")
+    p.add_argument("--codebook-epochs", type=int, default=0,
+                   help="trained-quantization epochs (needs --data)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--batch-size", type=int, default=32, help="minibatch size (default 32)")
+    p.add_argument("--pe", type=int, default=1, dest="n_pe",
+                   help="PEs the storage format is split over (default 1: plain CSC)")
+    p.add_argument("--rel-bits", type=_numbers(int), default=4,
+                   help="relative-index bits, one value or one per layer (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of training and random init")
+    p.add_argument("-o", "--output", type=Path,
+                   help="compressed network .npz to write (default: none)")
+    p.add_argument("--json", type=Path, help="also write the report as JSON here")
+    p.set_defaults(func=run)
+
+
+def _load_data(path: Path):
+    from eiegen.cli import CliError
+
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            arrays = {k: d[k] for k in d.files}
+    except (OSError, ValueError) as e:
+        raise CliError(f"cannot read training data {path}: {e}") from None
+    missing = [k for k in ("x_train", "y_train") if k not in arrays]
+    if missing:
+        raise CliError(f"{path}: missing {', '.join(missing)} (expected x_train, y_train and "
+                       f"optionally x_test, y_test)")
+    if ("x_test" in arrays) != ("y_test" in arrays):
+        raise CliError(f"{path}: give both x_test and y_test or neither")
+    for k in ("y_train", "y_test"):
+        if k in arrays and not np.issubdtype(arrays[k].dtype, np.integer):
+            raise CliError(f"{path}: {k} must hold integer class labels, got {arrays[k].dtype}")
+    return arrays
+
+
+def _check_output(path, suffix):
+    from eiegen.cli import CliError
+
+    if path is None:
+        return
+    if suffix and path.suffix != suffix:
+        raise CliError(f"output {path} must end in {suffix}")
+    if not path.parent.exists():
+        raise CliError(f"cannot write {path}: directory {path.parent} does not exist")
+
+
+def run(args) -> int:
+    from eiegen.cli import CliError
+    from eiegen.compiler.compress import CompressionConfig, compress, save_network
+    from eiegen.compiler.digits import compress_digits
+    from eiegen.compiler.finetune import NumpyTrainer, accuracy
+    from eiegen.compiler.model_import import import_model
+    from eiegen.compiler.network import NetworkError
+
+    # Everything is checked and computed before the first file is written.
+    _check_output(args.output, ".npz")
+    _check_output(args.json, None)
+    try:
+        if args.example:
+            net, report = compress_digits(log=print)
+        else:
+            model = import_model(args.model)
+            data = _load_data(args.data) if args.data else None
+            if data is None and (args.epochs or args.codebook_epochs):
+                raise CliError("--epochs and --codebook-epochs retrain the model: give --data")
+            config = CompressionConfig(
+                sparsity=args.sparsity, quality=args.quality,
+                global_sparsity=args.global_sparsity, prune_steps=args.steps,
+                retrain_epochs=args.epochs, bits=args.bits, method=args.method,
+                codebook_epochs=args.codebook_epochs, n_pe=args.n_pe,
+                rel_bits=args.rel_bits, seed=args.seed)
+            config.validate(len(model))
+            trainer = metric = None
+            if data is not None:
+                trainer = NumpyTrainer(data["x_train"], data["y_train"], lr=args.lr,
+                                       batch_size=args.batch_size, seed=args.seed)
+                xe, ye = (data["x_test"], data["y_test"]) if "x_test" in data else \
+                    (data["x_train"], data["y_train"])
+                metric = lambda n: accuracy(n, xe, ye)  # noqa: E731
+            result = compress(model, config, trainer=trainer, metric=metric, log=print)
+            net, report = result.network, result.report
+    except NetworkError:
+        raise  # the CLI prints these itself
+    except (ValueError, ImportError) as e:  # bad settings, or a missing optional package
+        raise CliError(str(e)) from None
+    print()
+    print(report.table())
+    if args.output:
+        save_network(net, args.output)
+        print(f"\nwrote {args.output}")
+    if args.json:
+        args.json.write_text(report.to_json())
+        print(f"wrote {args.json}")
+    return 0
