@@ -1,0 +1,271 @@
+"""The central control unit: host command decoding (I/O mode), layer sequencing
+(compute mode) and the cycle counter."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from . import protocol as P
+from .actrw import SHIFT_BITS
+from .layouts import col_bits, host_data_words
+from .memory import make_memory
+from .pe import COUNTER_BITS, READ_ACT, READ_STALLED, host_write_bus_shape
+
+__all__ = ["Control"]
+
+
+def descriptor_rows(words) -> list[int]:
+    """Layer descriptor words (4 per layer) -> 128-bit descriptor memory rows."""
+    words = [int(w) for w in words]
+    return [sum(w << (32 * k) for k, w in enumerate(words[i:i + 4]))
+            for i in range(0, len(words), 4)]
+
+
+class Control(wiring.Component):
+    """Decodes host commands (docs/protocol.md) and sequences the layers of a run.
+
+    A RUN of ``L`` layers goes, for each layer, through the states
+
+    * ``DESC`` (1 cycle): read the layer descriptor;
+    * ``PRELOAD`` (``R = ceil(n_out / N)`` cycles): bias preload of local rows 0..R-1;
+    * ``COMPUTE``: the LNZD scans and broadcasts; the state ends in the first cycle in
+      which the LNZD is done and every PE is idle (that cycle counts);
+    * ``WB`` (``R`` cycles): write-back of local rows 0..R-1; the roles of the register
+      files swap at the end.
+
+    ``cycles`` counts the cycles spent in these states during the last run.
+    """
+
+    def __init__(self, cfg, layers_init=None):
+        self.cfg = cfg
+        bus = host_write_bus_shape(cfg)
+        super().__init__({
+            "host_in": In(stream.Signature(32)),
+            "host_out": Out(stream.Signature(32)),
+            "wr_en": Out(1),
+            "wr_mem": Out(bus["mem"]),
+            "wr_pe": Out(unsigned(8)),
+            "wr_addr": Out(bus["addr"]),
+            "wr_data": Out(bus["data"]),
+            "io_rd_en": Out(1),
+            "io_rd_addr": Out(range(cfg.act_depth)),
+            "rd_pe": Out(unsigned(8)),
+            "rd_kind": Out(range(4)),
+            "rd_data": In(COUNTER_BITS),
+            "layer": Out(range(cfg.max_layers)),
+            "n_in": Out(unsigned(col_bits(cfg))),
+            "ptr_base": Out(range(cfg.ptr_depth)),
+            "bias_base": Out(unsigned(16)),
+            "shift": Out(unsigned(SHIFT_BITS)),
+            "relu": Out(1),
+            "sel": Out(1),
+            "row": Out(range(cfg.act_depth)),
+            "pre_en": Out(1),
+            "wb_en": Out(1),
+            "compute": Out(1),
+            "clear": Out(1),
+            "lnzd_done": In(1),
+            "all_idle": In(1),
+        })
+        self.descriptors = make_memory(unsigned(128), cfg.max_layers,
+                                       descriptor_rows(layers_init or []), name="layers")
+        self.cycles = Signal(COUNTER_BITS)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        n = cfg.n_pe
+        m.submodules.descriptors = self.descriptors
+        desc_rp = self.descriptors.read_port()
+        desc_wp = self.descriptors.write_port(granularity=32)
+        inp, out = self.host_in, self.host_out
+
+        op = Signal(8)
+        mem = Signal(8)
+        arg = Signal(16)
+        addr = Signal(32)
+        count = Signal(32)
+        kmax = len(self.wr_data) // 32
+        word_idx = Signal(range(max(kmax, 4) + 1))
+        data_reg = Signal(32 * kmax)
+        cur_pe = Signal(8)                   # ACT: PE of the current element; COUNTERS: PE
+        cur_row = Signal(range(cfg.act_depth))
+        kind = Signal(range(4))
+        n_layers = Signal(16)
+        n_out = Signal(unsigned(col_bits(cfg)))
+        row_base = Signal(col_bits(cfg) + n.bit_length())
+
+        words = Array([Const(host_data_words(P.item_bits(cfg, k)), 3) for k in range(6)]
+                      + [Const(1, 3)] * 2)[mem[:3]]
+        resp_len = Signal(24)
+        m.d.comb += [
+            self.wr_data.eq(data_reg),
+            self.n_in.eq(desc_rp.data[0:32]), n_out.eq(desc_rp.data[32:64]),
+            self.ptr_base.eq(desc_rp.data[64:96]), self.bias_base.eq(desc_rp.data[96:112]),
+            self.shift.eq(desc_rp.data[112:120]), self.relu.eq(desc_rp.data[120]),
+            desc_rp.addr.eq(self.layer),
+            desc_wp.en.eq(Mux(self.wr_en & (self.wr_mem == P.MEM_LAYERS),
+                              Const(1, 4) << self.wr_addr[:2], 0)),
+            desc_wp.addr.eq(self.wr_addr >> 2),
+            desc_wp.data.eq(Cat(*[self.wr_data[:32]] * 4)),
+            self.row.eq(cur_row),
+            self.rd_pe.eq(cur_pe),
+            self.rd_kind.eq(kind),
+            self.io_rd_addr.eq(cur_row),
+        ]
+        m.d.sync += self.wr_en.eq(0)
+
+        def advance_act():
+            with m.If(cur_pe == n - 1):
+                m.d.sync += [cur_pe.eq(0), cur_row.eq(cur_row + 1)]
+            with m.Else():
+                m.d.sync += cur_pe.eq(cur_pe + 1)
+
+        def start_rows():
+            m.d.sync += [cur_row.eq(0), row_base.eq(0)]
+
+        def next_row():
+            """Advance to the next local row; true in the cycle of the last one."""
+            m.d.sync += [cur_row.eq(cur_row + 1), row_base.eq(row_base + n)]
+            return row_base + n >= n_out
+
+        with m.FSM():
+            with m.State("CMD"):
+                m.d.comb += inp.ready.eq(1)
+                with m.If(inp.valid):
+                    h = inp.payload
+                    m.d.sync += [op.eq(h[24:32]), mem.eq(h[16:24]), arg.eq(h[0:16]),
+                                 word_idx.eq(0)]
+                    with m.Switch(h[24:32]):
+                        with m.Case(P.OP_WRITE, P.OP_READ):
+                            m.next = "ADDR"
+                        with m.Case(P.OP_RUN):
+                            m.d.comb += self.clear.eq(1)
+                            m.d.sync += [self.cycles.eq(0), n_layers.eq(h[0:16]),
+                                         self.layer.eq(0), resp_len.eq(1)]
+                            with m.If(h[0:16] == 0):
+                                m.next = "RESP"
+                            with m.Else():
+                                m.next = "DESC"
+                        with m.Case(P.OP_COUNTERS):
+                            m.d.sync += [resp_len.eq(1 + 3 * n), cur_pe.eq(0),
+                                         kind.eq(0)]
+                            m.next = "RESP"
+                        with m.Case(P.OP_INFO):
+                            m.d.sync += resp_len.eq(4)
+                            m.next = "RESP"
+            with m.State("ADDR"):
+                m.d.comb += inp.ready.eq(1)
+                with m.If(inp.valid):
+                    m.d.sync += [addr.eq(inp.payload), cur_pe.eq(inp.payload[0:8]),
+                                 cur_row.eq(inp.payload[8:]), kind.eq(READ_ACT)]
+                    m.next = "COUNT"
+            with m.State("COUNT"):
+                m.d.comb += inp.ready.eq(1)
+                with m.If(inp.valid):
+                    m.d.sync += [count.eq(inp.payload), resp_len.eq(inp.payload)]
+                    with m.If(op == P.OP_READ):
+                        m.next = "RESP"
+                    with m.Elif(inp.payload == 0):
+                        m.next = "CMD"
+                    with m.Else():
+                        m.next = "WDATA"
+            with m.State("WDATA"):
+                m.d.comb += inp.ready.eq(1)
+                with m.If(inp.valid):
+                    m.d.sync += data_reg.word_select(word_idx, 32).eq(inp.payload)
+                    with m.If(word_idx == words - 1):
+                        is_act = mem == P.MEM_ACT
+                        m.d.sync += [
+                            word_idx.eq(0), self.wr_en.eq(1), self.wr_mem.eq(mem),
+                            self.wr_pe.eq(Mux(is_act, cur_pe, arg)),
+                            self.wr_addr.eq(Mux(is_act, cur_row, addr)),
+                            addr.eq(addr + 1), count.eq(count - 1),
+                        ]
+                        advance_act()
+                        with m.If(count == 1):
+                            m.next = "CMD"
+                    with m.Else():
+                        m.d.sync += word_idx.eq(word_idx + 1)
+            with m.State("RESP"):
+                m.d.comb += [out.valid.eq(1),
+                             out.payload.eq(Cat(resp_len, op[:7], Const(1, 1)))]
+                with m.If(out.ready):
+                    with m.Switch(op):
+                        with m.Case(P.OP_READ):
+                            with m.If(count == 0):
+                                m.next = "CMD"
+                            with m.Else():
+                                m.next = "RD_ISSUE"
+                        with m.Case(P.OP_RUN):
+                            m.next = "CYCLES"
+                        with m.Case(P.OP_COUNTERS):
+                            m.next = "CYCLES"
+                        with m.Default():
+                            m.next = "INFO"
+            with m.State("RD_ISSUE"):
+                m.d.comb += self.io_rd_en.eq(1)
+                m.next = "RD_OUT"
+            with m.State("RD_OUT"):
+                m.d.comb += [out.valid.eq(1), out.payload.eq(self.rd_data)]
+                with m.If(out.ready):
+                    advance_act()
+                    m.d.sync += count.eq(count - 1)
+                    with m.If(count == 1):
+                        m.next = "CMD"
+                    with m.Else():
+                        m.next = "RD_ISSUE"
+            with m.State("CYCLES"):
+                m.d.comb += [out.valid.eq(1), out.payload.eq(self.cycles)]
+                with m.If(out.ready):
+                    with m.If(op == P.OP_COUNTERS):
+                        m.d.sync += kind.eq(1)
+                        m.next = "COUNTERS"
+                    with m.Else():
+                        m.next = "CMD"
+            with m.State("COUNTERS"):
+                m.d.comb += [out.valid.eq(1), out.payload.eq(self.rd_data)]
+                with m.If(out.ready):
+                    with m.If(kind == READ_STALLED):
+                        m.d.sync += [kind.eq(1), cur_pe.eq(cur_pe + 1)]
+                        with m.If(cur_pe == n - 1):
+                            m.next = "CMD"
+                    with m.Else():
+                        m.d.sync += kind.eq(kind + 1)
+            with m.State("INFO"):
+                info = Array(Const(w, 32) for w in P.info_words(cfg))
+                m.d.comb += [out.valid.eq(1), out.payload.eq(info[word_idx[:2]])]
+                with m.If(out.ready):
+                    m.d.sync += word_idx.eq(word_idx + 1)
+                    with m.If(word_idx == 3):
+                        m.next = "CMD"
+
+            # ---- compute mode ----
+            with m.State("DESC"):
+                m.d.comb += desc_rp.en.eq(1)
+                m.d.sync += self.cycles.eq(self.cycles + 1)
+                start_rows()
+                m.next = "PRELOAD"
+            with m.State("PRELOAD"):
+                m.d.comb += self.pre_en.eq(1)
+                m.d.sync += self.cycles.eq(self.cycles + 1)
+                with m.If(next_row()):
+                    start_rows()
+                    m.next = "COMPUTE"
+            with m.State("COMPUTE"):
+                m.d.comb += self.compute.eq(1)
+                m.d.sync += self.cycles.eq(self.cycles + 1)
+                with m.If(self.lnzd_done & self.all_idle):
+                    m.next = "WB"
+            with m.State("WB"):
+                m.d.comb += self.wb_en.eq(1)
+                m.d.sync += self.cycles.eq(self.cycles + 1)
+                with m.If(next_row()):
+                    m.d.sync += [self.sel.eq(~self.sel), self.layer.eq(self.layer + 1)]
+                    with m.If(self.layer + 1 == n_layers):
+                        m.next = "RESP"
+                    with m.Else():
+                        m.next = "DESC"
+        return m

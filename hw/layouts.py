@@ -1,0 +1,60 @@
+"""Payload layouts and bus signatures shared by the hardware units.
+
+Every width is derived from :class:`eiegen.arch.ArchConfig`; nothing here is hard-coded.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["col_bits", "host_data_words", "broadcast_layout", "column_layout",
+           "entry_layout", "WriteBus", "ReadBus"]
+
+
+def col_bits(cfg) -> int:
+    """Width of a column index or a layer size (up to ``cfg.max_inputs`` inclusive)."""
+    return cfg.max_inputs.bit_length()
+
+
+def host_data_words(bits: int) -> int:
+    """32-bit host words per memory element of ``bits`` bits."""
+    return (bits + 31) // 32
+
+
+def broadcast_layout(cfg) -> data.StructLayout:
+    """What the broadcast puts into every activation queue: a non-zero activation and
+    its column index in the layer."""
+    return data.StructLayout({"act": signed(cfg.act_bits), "col": unsigned(col_bits(cfg))})
+
+
+def column_layout(cfg) -> data.StructLayout:
+    """A non-empty column for one PE: the activation and its entry range [start, end)."""
+    return data.StructLayout({"act": signed(cfg.act_bits),
+                              "start": unsigned(cfg.ptr_bits),
+                              "end": unsigned(cfg.ptr_bits)})
+
+
+def entry_layout(cfg) -> data.StructLayout:
+    """One sparse-matrix entry on its way to the arithmetic unit. ``first`` marks the
+    first entry of a column (the row cursor restarts there)."""
+    return data.StructLayout({"act": signed(cfg.act_bits),
+                              "v": unsigned(cfg.index_bits),
+                              "z": unsigned(cfg.rel_bits),
+                              "first": unsigned(1)})
+
+
+class WriteBus(wiring.Signature):
+    """A memory write request, seen from the writer: ``en``, ``addr``, ``data``."""
+
+    def __init__(self, addr_shape, data_shape):
+        super().__init__({"en": Out(1), "addr": Out(addr_shape), "data": Out(data_shape)})
+
+
+class ReadBus(wiring.Signature):
+    """A synchronous memory read, seen from the reader: ``addr`` and ``en`` in one cycle,
+    ``data`` in the next (and held until the next enabled read)."""
+
+    def __init__(self, addr_shape, data_shape):
+        super().__init__({"en": Out(1), "addr": Out(addr_shape), "data": In(data_shape)})

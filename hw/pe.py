@@ -1,0 +1,130 @@
+"""A processing element: queue, pointer read, sparse-matrix read, arithmetic and
+activation read/write units, plus its performance counters."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .actrw import SHIFT_BITS, ActivationReadWrite
+from .arith import ArithmeticUnit
+from .layouts import broadcast_layout, host_data_words
+from .lnzd import priority_select
+from .pointer import PointerReadUnit
+from .protocol import MEM_ACT, MEM_BIAS, MEM_CODEBOOK, MEM_PTR, MEM_SPMAT
+from .queue import ActivationQueue
+from .spmat import SparseMatrixReadUnit
+
+__all__ = ["ProcessingElement", "COUNTER_BITS", "READ_ACT", "READ_BUSY", "READ_STARVED",
+           "READ_STALLED"]
+
+COUNTER_BITS = 32
+# What a PE puts on rd_data, selected by rd_kind.
+READ_ACT, READ_BUSY, READ_STARVED, READ_STALLED = range(4)
+
+
+def host_write_bus_shape(cfg) -> dict:
+    """Widths of the host write bus the control unit drives into every PE."""
+    widest = max(cfg.word_bits, cfg.acc_bits, cfg.ptr_bits, cfg.weight_bits, cfg.act_bits)
+    return {"mem": unsigned(4), "addr": unsigned(32),
+            "data": unsigned(32 * host_data_words(widest))}
+
+
+class ProcessingElement(wiring.Component):
+    """One PE. Pipeline (stage prefixes as in the units): queue -> ``p_`` (pointers)
+    -> ``a_`` (issue) -> ``d_`` (decode, codebook, row) -> ``m_`` (multiply) -> ``x_``
+    (accumulate). See docs/architecture.md for the cycle-exact rules.
+
+    Performance counters (cleared by ``clear``, counting while ``count_en``):
+
+    * ``busy``: cycles in which the PE issues an entry to its arithmetic unit;
+    * ``starved``: cycles without an issue while its activation queue is empty;
+    * ``stalled``: cycles in which the broadcast offers a non-zero (``bcast_pending``)
+      but this PE's queue is full, i.e. this PE holds the broadcast back.
+
+    ``wr`` carries host writes already addressed to this PE (the top level gates
+    ``wr.en``); ``rd_kind`` selects what ``rd_data`` shows (the source activation last
+    read, or a counter).
+    """
+
+    def __init__(self, cfg, init=None):
+        self.cfg = cfg
+        init = init or {}
+        bus = host_write_bus_shape(cfg)
+        super().__init__({
+            "bcast": In(stream.Signature(broadcast_layout(cfg))),
+            "bcast_pending": In(1),
+            "layer": In(range(cfg.max_layers)),
+            "ptr_base": In(range(cfg.ptr_depth)),
+            "sel": In(1),
+            "row": In(range(cfg.act_depth)),
+            "pre_en": In(1),
+            "wb_en": In(1),
+            "bias_base": In(unsigned(16)),
+            "shift": In(unsigned(SHIFT_BITS)),
+            "relu": In(1),
+            "src_en": In(1),
+            "src_addr": In(range(cfg.act_depth)),
+            "src_data": Out(signed(cfg.act_bits)),
+            "wr_en": In(1),
+            "wr_mem": In(bus["mem"]),
+            "wr_addr": In(bus["addr"]),
+            "wr_data": In(bus["data"]),
+            "count_en": In(1),
+            "clear": In(1),
+            "rd_kind": In(range(4)),
+            "rd_data": Out(COUNTER_BITS),
+            "idle": Out(1),
+        })
+        self.queue = ActivationQueue(cfg)
+        self.pointer = PointerReadUnit(cfg, init.get("ptr"))
+        self.spmat = SparseMatrixReadUnit(cfg, init.get("spmat"))
+        self.arith = ArithmeticUnit(cfg, init.get("codebook"))
+        self.actrw = ActivationReadWrite(cfg, init.get("bias"))
+        self.busy = Signal(COUNTER_BITS)
+        self.starved = Signal(COUNTER_BITS)
+        self.stalled = Signal(COUNTER_BITS)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.queue = queue = self.queue
+        m.submodules.pointer = pointer = self.pointer
+        m.submodules.spmat = spmat = self.spmat
+        m.submodules.arith = arith = self.arith
+        m.submodules.actrw = actrw = self.actrw
+
+        wiring.connect(m, wiring.flipped(self.bcast), queue.w)
+        wiring.connect(m, queue.r, pointer.col)
+        wiring.connect(m, pointer.out, spmat.col)
+        wiring.connect(m, spmat.out, arith.inp)
+        wiring.connect(m, actrw.acc_wr, arith.acc_wr)
+        wiring.connect(m, actrw.acc_rd, arith.acc_rd)
+        m.d.comb += [
+            pointer.ptr_base.eq(self.ptr_base),
+            arith.layer.eq(self.layer),
+            actrw.sel.eq(self.sel), actrw.row.eq(self.row), actrw.pre_en.eq(self.pre_en),
+            actrw.wb_en.eq(self.wb_en), actrw.bias_base.eq(self.bias_base),
+            actrw.shift.eq(self.shift), actrw.relu.eq(self.relu),
+            actrw.src.en.eq(self.src_en), actrw.src.addr.eq(self.src_addr),
+            self.src_data.eq(actrw.src.data),
+            self.idle.eq((queue.level == 0) & pointer.idle & spmat.idle & arith.idle),
+        ]
+        for mem, bus in ((MEM_PTR, pointer.wr), (MEM_SPMAT, spmat.wr), (MEM_BIAS, actrw.bias_wr),
+                         (MEM_CODEBOOK, arith.cb_wr), (MEM_ACT, actrw.act_wr)):
+            m.d.comb += [bus.en.eq(self.wr_en & (self.wr_mem == mem)),
+                         bus.addr.eq(self.wr_addr), bus.data.eq(self.wr_data)]
+
+        events = ((self.busy, spmat.issue),
+                  (self.starved, ~spmat.issue & (queue.level == 0)),
+                  (self.stalled, self.bcast_pending & ~queue.w.ready))
+        for counter, event in events:
+            with m.If(self.clear):
+                m.d.sync += counter.eq(0)
+            with m.Elif(self.count_en & event):
+                m.d.sync += counter.eq(counter + 1)
+
+        values = (self.src_data.as_signed(), self.busy, self.starved, self.stalled)
+        _, _, value = priority_select([self.rd_kind == k for k in range(4)], list(values))
+        m.d.comb += self.rd_data.eq(value)
+        return m

@@ -1,0 +1,75 @@
+"""The activation queue of one PE: a FIFO of broadcast (activation, column) pairs."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .layouts import broadcast_layout
+from .memory import make_memory
+
+__all__ = ["ActivationQueue"]
+
+
+class ActivationQueue(wiring.Component):
+    """FIFO of ``cfg.queue_depth`` (activation, column) pairs.
+
+    Timing (all from registered state, so there is no combinational path from the
+    reader to the writer):
+
+    * ``w.ready`` is high iff the occupancy at the start of the cycle is below the depth;
+      a full queue does not accept even in a cycle in which it is read.
+    * ``r.valid`` is high iff the occupancy at the start of the cycle is non-zero; an
+      element written in cycle ``t`` can be read from cycle ``t + 1`` (``latency``).
+
+    Attributes
+    ----------
+    w : In(stream.Signature(broadcast_layout))
+    r : Out(stream.Signature(broadcast_layout))
+    level : Out(range(depth + 1))
+        Occupancy at the start of the cycle.
+    """
+
+    latency = 1
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.depth = cfg.queue_depth
+        layout = broadcast_layout(cfg)
+        super().__init__({
+            "w": In(stream.Signature(layout)),
+            "r": Out(stream.Signature(layout)),
+            "level": Out(range(self.depth + 1)),
+        })
+        self.mem = make_memory(layout, self.depth, name="queue")
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = self.mem
+        wp = self.mem.write_port()
+        rp = self.mem.read_port(domain="comb")
+        depth = self.depth
+        w_ptr = Signal(range(depth))
+        r_ptr = Signal(range(depth))
+
+        def advance(ptr):
+            return Mux(ptr == depth - 1, 0, ptr + 1)
+
+        push = self.w.valid & self.w.ready
+        pop = self.r.valid & self.r.ready
+        m.d.comb += [
+            self.w.ready.eq(self.level != depth),
+            self.r.valid.eq(self.level != 0),
+            wp.en.eq(push), wp.addr.eq(w_ptr), wp.data.eq(self.w.payload),
+            rp.addr.eq(r_ptr), self.r.payload.eq(rp.data),
+        ]
+        with m.If(push):
+            m.d.sync += w_ptr.eq(advance(w_ptr))
+        with m.If(pop):
+            m.d.sync += r_ptr.eq(advance(r_ptr))
+        with m.If(push & ~pop):
+            m.d.sync += self.level.eq(self.level + 1)
+        with m.Elif(pop & ~push):
+            m.d.sync += self.level.eq(self.level - 1)
+        return m

@@ -1,0 +1,116 @@
+"""The sparse-matrix read unit: one (codebook index, relative index) entry per cycle."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .layouts import WriteBus, column_layout, entry_layout
+from .memory import make_memory
+
+__all__ = ["SparseMatrixReadUnit"]
+
+
+class SparseMatrixReadUnit(wiring.Component):
+    """Stages ``a_`` (issue) and ``d_`` (decode) of a PE.
+
+    Stage ``a_`` holds the column being processed as (word, slot, entries left) and
+    issues one entry per cycle while entries are left. It takes the next column from
+    ``col`` in the cycle it issues the current column's last entry (or whenever it holds
+    nothing), so back-to-back columns of ``L1, L2, ...`` entries issue in exactly
+    ``L1 + L2 + ...`` consecutive cycles.
+
+    The sparse-matrix memory is read only when the issued entry's word differs from the
+    word the read port last fetched (the port holds its data), i.e. about once per
+    ``entries_per_word`` entries. The entry leaves on ``out`` one cycle after issue
+    (``latency``), decoded into ``v`` and ``z``; ``out`` has no back-pressure.
+
+    Attributes
+    ----------
+    col : In(stream.Signature(column_layout))
+    out : Out(stream.Signature(entry_layout, always_ready=True))
+    wr : In(WriteBus)
+        Host writes of whole words.
+    issue : Out(1)
+        An entry is issued this cycle (the PE's "busy" cycles).
+    idle : Out(1)
+        Neither stage holds anything.
+    """
+
+    latency = 1
+
+    def __init__(self, cfg, init=None):
+        self.cfg = cfg
+        super().__init__({
+            "col": In(stream.Signature(column_layout(cfg))),
+            "out": Out(stream.Signature(entry_layout(cfg), always_ready=True)),
+            "wr": In(WriteBus(range(cfg.spmat_depth), unsigned(cfg.word_bits))),
+            "issue": Out(1),
+            "idle": Out(1),
+        })
+        self.mem = make_memory(unsigned(cfg.word_bits), cfg.spmat_depth, init, name="spmat")
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        per_word = cfg.entries_per_word
+        m.submodules.mem = self.mem
+        rp = self.mem.read_port()
+        wp = self.mem.write_port()
+
+        a_left = Signal(cfg.ptr_bits)
+        a_word = Signal(range(cfg.spmat_depth))
+        a_slot = Signal(range(per_word))
+        a_act = Signal.like(self.col.payload.act, name="a_act")
+        a_first = Signal()
+        held_word = Signal(range(cfg.spmat_depth))
+        held_valid = Signal()
+        d_valid = Signal()
+        d_slot = Signal(range(per_word))
+        d_act = Signal.like(a_act, name="d_act")
+        d_first = Signal()
+
+        issue = a_left != 0
+        take = self.col.valid & self.col.ready
+        start = self.col.payload.start
+        if per_word & (per_word - 1) == 0:
+            shift = per_word.bit_length() - 1
+            start_word, start_slot = start >> shift, start[:shift]
+        else:
+            start_word, start_slot = start // per_word, start % per_word
+        m.d.comb += [
+            self.issue.eq(issue),
+            self.col.ready.eq(a_left <= 1),
+            self.idle.eq(~issue & ~d_valid),
+        ]
+        with m.If(take):
+            m.d.sync += [a_left.eq(self.col.payload.end - start), a_word.eq(start_word),
+                         a_slot.eq(start_slot), a_act.eq(self.col.payload.act),
+                         a_first.eq(1)]
+        with m.Elif(issue):
+            m.d.sync += [a_left.eq(a_left - 1), a_first.eq(0)]
+            with m.If(a_slot == per_word - 1):
+                m.d.sync += [a_slot.eq(0), a_word.eq(a_word + 1)]
+            with m.Else():
+                m.d.sync += a_slot.eq(a_slot + 1)
+
+        fetch = issue & ~(held_valid & (held_word == a_word))
+        m.d.comb += [rp.addr.eq(a_word), rp.en.eq(fetch)]
+        with m.If(self.wr.en):
+            m.d.sync += held_valid.eq(0)
+        with m.Elif(fetch):
+            m.d.sync += [held_valid.eq(1), held_word.eq(a_word)]
+        m.d.comb += [wp.en.eq(self.wr.en), wp.addr.eq(self.wr.addr), wp.data.eq(self.wr.data)]
+
+        m.d.sync += [d_valid.eq(issue), d_slot.eq(a_slot), d_act.eq(a_act),
+                     d_first.eq(a_first)]
+        entry = rp.data.word_select(d_slot, cfg.entry_bits)
+        m.d.comb += [
+            self.out.valid.eq(d_valid),
+            self.out.payload.act.eq(d_act),
+            self.out.payload.v.eq(entry[:cfg.index_bits]),
+            self.out.payload.z.eq(entry[cfg.index_bits:]),
+            self.out.payload.first.eq(d_first),
+        ]
+        return m

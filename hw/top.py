@@ -1,0 +1,100 @@
+"""The accelerator: N PEs, the LNZD/broadcast and the central control, behind a 32-bit
+ready/valid host stream."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .control import Control
+from .lnzd import LeadingNonZeroDetector, priority_select
+from .pe import ProcessingElement
+from .protocol import MEM_CODEBOOK
+
+__all__ = ["EIE", "program_init"]
+
+
+def program_init(program, cfg):
+    """Per-PE and control memory images of a compiled program, for elaboration-time
+    initialisation (FPGA bitstreams): ``(pe_inits, layer_words)``."""
+    if program is None:
+        return [{} for _ in range(cfg.n_pe)], None
+    if program.cfg != cfg:
+        raise ValueError("the program was compiled for a different architecture config "
+                         f"({program.cfg.digest()} != {cfg.digest()})")
+    images = program.images
+    codebook = [int(v) for v in images["codebook"]]
+    pes = [{"ptr": [int(v) for v in images[f"pe{k}.ptr"]],
+            "spmat": [int(v) for v in program.spmat_words(k)],
+            "bias": [int(v) for v in images[f"pe{k}.bias"]],
+            "codebook": codebook} for k in range(cfg.n_pe)]
+    return pes, [int(v) for v in images["layers"]]
+
+
+class EIE(wiring.Component):
+    """The whole accelerator.
+
+    Parameters
+    ----------
+    cfg : ArchConfig
+    program : Program, optional
+        A compiled program whose memory images initialise the memories at elaboration
+        time (the host then only writes inputs, runs and reads outputs).
+
+    Attributes
+    ----------
+    host_in : In(stream.Signature(32))
+        Command words (docs/protocol.md).
+    host_out : Out(stream.Signature(32))
+        Response words.
+    """
+
+    def __init__(self, cfg, program=None):
+        self.cfg = cfg
+        super().__init__({
+            "host_in": In(stream.Signature(32)),
+            "host_out": Out(stream.Signature(32)),
+        })
+        pe_inits, layer_words = program_init(program, cfg)
+        self.control = Control(cfg, layer_words)
+        self.lnzd = LeadingNonZeroDetector(cfg)
+        self.pes = [ProcessingElement(cfg, init) for init in pe_inits]
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        m.submodules.control = ctl = self.control
+        m.submodules.lnzd = lnzd = self.lnzd
+        wiring.connect(m, wiring.flipped(self.host_in), ctl.host_in)
+        wiring.connect(m, ctl.host_out, wiring.flipped(self.host_out))
+
+        room = Cat(*[pe.bcast.ready for pe in self.pes]).all()
+        src_en = lnzd.src_en | ctl.io_rd_en
+        src_addr = Mux(ctl.io_rd_en, ctl.io_rd_addr, lnzd.src_addr)
+        m.d.comb += [
+            lnzd.run.eq(ctl.compute), lnzd.n_in.eq(ctl.n_in), lnzd.out.ready.eq(room),
+            ctl.lnzd_done.eq(lnzd.done),
+            ctl.all_idle.eq(Cat(*[pe.idle for pe in self.pes]).all()),
+        ]
+        for k, pe in enumerate(self.pes):
+            m.submodules[f"pe{k}"] = pe
+            m.d.comb += [
+                pe.bcast.valid.eq(lnzd.out.valid & room),
+                pe.bcast.payload.eq(lnzd.out.payload),
+                pe.bcast_pending.eq(lnzd.out.valid),
+                pe.layer.eq(ctl.layer), pe.ptr_base.eq(ctl.ptr_base), pe.sel.eq(ctl.sel),
+                pe.row.eq(ctl.row), pe.pre_en.eq(ctl.pre_en), pe.wb_en.eq(ctl.wb_en),
+                pe.bias_base.eq(ctl.bias_base), pe.shift.eq(ctl.shift), pe.relu.eq(ctl.relu),
+                pe.src_en.eq(src_en), pe.src_addr.eq(src_addr),
+                pe.wr_en.eq(ctl.wr_en & ((ctl.wr_pe == k) | (ctl.wr_mem == MEM_CODEBOOK))),
+                pe.wr_mem.eq(ctl.wr_mem), pe.wr_addr.eq(ctl.wr_addr),
+                pe.wr_data.eq(ctl.wr_data),
+                pe.count_en.eq(ctl.compute), pe.clear.eq(ctl.clear),
+                pe.rd_kind.eq(ctl.rd_kind),
+                lnzd.src_data[k].eq(pe.src_data),
+            ]
+        _, _, value = priority_select([ctl.rd_pe == k for k in range(cfg.n_pe)],
+                                      [pe.rd_data for pe in self.pes])
+        m.d.comb += ctl.rd_data.eq(value)
+        return m
