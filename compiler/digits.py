@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .compress import CompressionConfig, compress, save_network
+from .compress import CompressionConfig, CompressionResult, compress
 from .finetune import NumpyTrainer, accuracy
 from .network import Layer, Network
 from .report import CompressionReport
 
 __all__ = ["SHAPE", "DIGITS_CONFIG", "digits_data", "train_dense", "compress_digits",
+           "run_digits_pipeline",
            "fixed_point_accuracy", "digits_arch", "load_shipped", "DATA_DIR"]
 
 SHAPE = (64, 300, 100, 10)
@@ -151,6 +152,17 @@ def compress_digits(dense: Network | None = None, *, config: CompressionConfig =
     -------
     (Network, CompressionReport)
     """
+    result = run_digits_pipeline(dense, config=config, trainer=trainer, seed=seed,
+                                 fixed_point=fixed_point, log=log)
+    return result.network, result.report
+
+
+def run_digits_pipeline(dense: Network | None = None, *,
+                        config: CompressionConfig = DIGITS_CONFIG,
+                        trainer: str | None = "numpy", seed: int = 0,
+                        fixed_point: bool = True, log=None) -> CompressionResult:
+    """As :func:`compress_digits`, returning the whole :class:`CompressionResult` (which
+    also holds the pruned network before weight sharing)."""
     data = digits_data()
     x_te, y_te = data[2], data[3]
     dense = load_shipped("dense") if dense is None else dense
@@ -159,12 +171,11 @@ def compress_digits(dense: Network | None = None, *, config: CompressionConfig =
     tr = None if trainer is None else _trainer(trainer, data, seed)
     result = compress(dense, config, trainer=tr, metric=lambda n: accuracy(n, x_te, y_te),
                       log=log)
-    report = result.report
     if fixed_point:
         cfg = digits_arch()
         fx = fixed_point_accuracy(result.network, x_te, y_te, cfg, calibration=data[0])
-        report.stages.append((f"fixed point ({cfg.act_bits}-bit, golden model)", fx))
-    return result.network, report
+        result.report.stages.append((f"fixed point ({cfg.act_bits}-bit, golden model)", fx))
+    return result
 
 
 def _data_file(name: str) -> Path:
