@@ -107,6 +107,9 @@ async def serve(dut):
                     arrived.clear()
                     await First(arrived.wait(),
                                 Timer((deadline - _cycle()) * PERIOD_NS, unit="ns"))
+                # The event fires in the read-only phase; step to the next edge so that
+                # the next request may drive inputs again.
+                await RisingEdge(clk)
                 if len(received) < n:
                     reply({"error": f"timed out after {timeout} cycles with {len(received)} of "
                                     f"{n} words", "words": received[:], "cycle": _cycle()})

@@ -102,7 +102,8 @@ def run_golden(program, x_int, *, accumulators: bool = False):
 
 def run_float(program, x) -> np.ndarray:
     """Float reference of the quantized network the program encodes: float centroids,
-    float biases, no rounding or saturation. Returns the last layer in network order."""
+    the biases as stored (the program keeps only their fixed-point values), no rounding
+    or saturation. Returns the last layer in network order."""
     h = np.asarray(x, dtype=np.float64)
     single = h.ndim == 1
     h = (h[None, :] if single else h).T

