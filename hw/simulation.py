@@ -35,9 +35,11 @@ async def stream_get(ctx, stream):
 
 
 def simulate(dut, *benches, background=(), vcd=None, clock=1e-6):
-    """Run async testbenches against ``dut`` until the foreground ones finish."""
+    """Run async testbenches against ``dut`` until the foreground ones finish
+    (``clock=None`` for a purely combinational design)."""
     sim = Simulator(dut)
-    sim.add_clock(clock)
+    if clock:
+        sim.add_clock(clock)
     for bench in benches:
         sim.add_testbench(bench)
     for bench in background:

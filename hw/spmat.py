@@ -34,6 +34,8 @@ class SparseMatrixReadUnit(wiring.Component):
         Host writes of whole words.
     issue : Out(1)
         An entry is issued this cycle (the PE's "busy" cycles).
+    fetch : Out(1)
+        The sparse-matrix memory is read this cycle.
     idle : Out(1)
         Neither stage holds anything.
     """
@@ -47,6 +49,7 @@ class SparseMatrixReadUnit(wiring.Component):
             "out": Out(stream.Signature(entry_layout(cfg), always_ready=True)),
             "wr": In(WriteBus(range(cfg.spmat_depth), unsigned(cfg.word_bits))),
             "issue": Out(1),
+            "fetch": Out(1),
             "idle": Out(1),
         })
         self.mem = make_memory(unsigned(cfg.word_bits), cfg.spmat_depth, init, name="spmat")
@@ -96,7 +99,7 @@ class SparseMatrixReadUnit(wiring.Component):
                 m.d.sync += a_slot.eq(a_slot + 1)
 
         fetch = issue & ~(held_valid & (held_word == a_word))
-        m.d.comb += [rp.addr.eq(a_word), rp.en.eq(fetch)]
+        m.d.comb += [rp.addr.eq(a_word), rp.en.eq(fetch), self.fetch.eq(fetch)]
         with m.If(self.wr.en):
             m.d.sync += held_valid.eq(0)
         with m.Elif(fetch):
