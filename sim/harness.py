@@ -45,7 +45,8 @@ def run_verilator(program, inputs, *, preload: bool = False, waves=None,
                   progress=None) -> VerilatorRun:
     """Run ``program`` on integer input vectors ``inputs`` (batch, n_in) in Verilator.
 
-    ``progress``, if given, is called with (done, total) after each input.
+    ``progress``, if given, is called with (done, total) once the program is loaded and
+    after each input.
     """
     cfg = program.cfg
     inputs = np.atleast_2d(np.asarray(inputs, dtype=np.int64))
@@ -56,6 +57,8 @@ def run_verilator(program, inputs, *, preload: bool = False, waves=None,
         if not preload:
             driver.load(program)
         results: list[Inference] = []
+        if progress:
+            progress(0, len(inputs))
         for i, x in enumerate(inputs):
             results.append(driver.infer(program, x))
             if progress:

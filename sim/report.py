@@ -1,0 +1,138 @@
+"""The simulation report: cycles, PE utilisation, load balance and the golden check."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eiegen.compiler.stats import work_per_pe
+
+from .golden import run_golden
+
+__all__ = ["work_per_layer", "simulation_report", "format_report", "plot_report"]
+
+
+def work_per_layer(program, x_int) -> np.ndarray:
+    """Entries each PE processes in each layer: shape (batch, n_layers, n_pe). A layer's
+    input is the previous layer's golden output, so this is exact for the given inputs."""
+    x = np.atleast_2d(np.asarray(x_int, dtype=np.int64))
+    acts = [x] + run_golden(program, x)[:-1]
+    return np.stack([work_per_pe(program, k, a) for k, a in enumerate(acts)], axis=1)
+
+
+def simulation_report(program, x_int, outputs, counters, *, model=None,
+                      build_seconds: float = 0.0, sim_seconds: float = 0.0) -> dict:
+    """Combine the RTL's outputs and counters with the golden model and the work bound.
+
+    Parameters
+    ----------
+    outputs : (batch, n_out) int array, the RTL's last-layer outputs (hardware order)
+    counters : list of protocol.Counters, one per input
+    model : list of CycleEstimate from the cycle model, optional
+    """
+    x = np.atleast_2d(np.asarray(x_int, dtype=np.int64))
+    golden = run_golden(program, x)[-1]
+    outputs = np.asarray(outputs, dtype=np.int64)
+    mismatches = np.argwhere(outputs != golden)
+    work = work_per_layer(program, x)  # (batch, layers, pe)
+    bound = work.max(axis=2).sum(axis=1)  # per input: sum over layers of the busiest PE
+    cycles = np.array([c.cycles for c in counters], dtype=np.int64)
+    busy = np.array([c.busy for c in counters], dtype=np.int64)
+    starved = np.array([c.starved for c in counters], dtype=np.int64)
+    stalled = np.array([c.stalled for c in counters], dtype=np.int64)
+    total_cycles = int(cycles.sum())
+    rep = {
+        "n_inputs": int(len(x)),
+        "config": program.cfg.to_dict(),
+        "outputs_match_golden": bool(len(mismatches) == 0),
+        "mismatches": [{"input": int(i), "output": int(j), "rtl": int(outputs[i, j]),
+                        "golden": int(golden[i, j])} for i, j in mismatches[:20]],
+        "cycles": {"total": total_cycles, "mean": float(cycles.mean()),
+                   "min": int(cycles.min()), "max": int(cycles.max()),
+                   "per_input": cycles.tolist()},
+        "work_bound": {"total": int(bound.sum()), "per_input": bound.tolist()},
+        "load_balance_efficiency": float(bound.sum() / total_cycles) if total_cycles else 1.0,
+        "per_pe": {
+            "busy": busy.sum(axis=0).tolist(), "starved": starved.sum(axis=0).tolist(),
+            "stalled": stalled.sum(axis=0).tolist(),
+            "utilisation": (busy.sum(axis=0) / max(1, total_cycles)).tolist(),
+        },
+        "layers": [{"name": lp.name, "work_per_pe": work[:, k].sum(axis=0).tolist(),
+                    "work_bound": int(work[:, k].max(axis=1).sum())}
+                   for k, lp in enumerate(program.layers)],
+        "build_seconds": build_seconds, "sim_seconds": sim_seconds,
+        "simulated_cycles_per_second": total_cycles / sim_seconds if sim_seconds else None,
+    }
+    if model is not None:
+        model_total = int(sum(e.cycles for e in model))
+        rep["cycle_model"] = {"total": model_total, "matches_rtl": model_total == total_cycles,
+                              "error": (model_total - total_cycles) / max(1, total_cycles)}
+        for k, layer in enumerate(rep["layers"]):
+            layer["cycles"] = int(sum(e.layer_cycles[k] for e in model))
+    return rep
+
+
+def format_report(rep: dict) -> str:
+    cfg = rep["config"]
+    c = rep["cycles"]
+    lines = [
+        f"simulated {rep['n_inputs']} input(s) on {cfg['n_pe']} PEs (queue depth "
+        f"{cfg['queue_depth']}) in Verilator",
+        f"outputs match golden model: {'yes' if rep['outputs_match_golden'] else 'NO'}",
+        f"cycles per inference: mean {c['mean']:.1f}, min {c['min']}, max {c['max']}",
+        f"work bound (busiest PE, summed over layers): {rep['work_bound']['total']} of "
+        f"{c['total']} cycles; load-balance efficiency {rep['load_balance_efficiency']:.1%}",
+    ]
+    if "cycle_model" in rep:
+        m = rep["cycle_model"]
+        agreement = "exact" if m["matches_rtl"] else f"{m['error']:+.2%} off"
+        lines.append(f"cycle model: {m['total']} cycles ({agreement})")
+    lines.append("")
+    lines.append(f"{'layer':<10}{'cycles':>10}{'work bound':>12}")
+    for layer in rep["layers"]:
+        lines.append(f"{layer['name'][:10]:<10}{layer.get('cycles', '-'):>10}"
+                     f"{layer['work_bound']:>12}")
+    lines.append("")
+    lines.append(f"{'PE':>4}{'busy':>10}{'starved':>10}{'stalled':>10}{'util':>8}")
+    pe = rep["per_pe"]
+    for k in range(len(pe["busy"])):
+        lines.append(f"{k:>4}{pe['busy'][k]:>10}{pe['starved'][k]:>10}{pe['stalled'][k]:>10}"
+                     f"{pe['utilisation'][k]:>8.1%}")
+    if not rep["outputs_match_golden"]:
+        lines.append("")
+        lines.append("first mismatches (input, output, rtl, golden): " + ", ".join(
+            f"({m['input']}, {m['output']}, {m['rtl']}, {m['golden']})"
+            for m in rep["mismatches"][:5]))
+    return "\n".join(lines)
+
+
+def plot_report(rep: dict, path) -> None:
+    """PNG: per-PE busy / starved / stalled cycles, and per-layer work per PE."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pe = rep["per_pe"]
+    n = len(pe["busy"])
+    idx = np.arange(n)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    ax = axes[0]
+    ax.bar(idx, pe["busy"], label="busy")
+    ax.bar(idx, pe["starved"], bottom=pe["busy"], label="starved (queue empty)")
+    ax.bar(idx, pe["stalled"], bottom=np.add(pe["busy"], pe["starved"]),
+           label="stalled broadcast (queue full)")
+    ax.set_xlabel("PE")
+    ax.set_ylabel("cycles (all inputs)")
+    ax.set_title("per-PE cycles")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    width = 0.8 / max(1, len(rep["layers"]))
+    for k, layer in enumerate(rep["layers"]):
+        ax.bar(idx + k * width, layer["work_per_pe"], width, label=layer["name"])
+    ax.set_xlabel("PE")
+    ax.set_ylabel("entries processed (all inputs)")
+    ax.set_title("per-PE work per layer")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)
