@@ -7,7 +7,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import ReadBus, WriteBus
+from .layouts import index_shape, ReadBus, WriteBus
 from .memory import make_memory
 
 __all__ = ["ActivationReadWrite", "requantize"]
@@ -61,12 +61,12 @@ class ActivationReadWrite(wiring.Component):
         self.cfg = cfg
         act = signed(cfg.act_bits)
         acc = signed(cfg.acc_bits)
-        rows = range(cfg.act_depth)
+        rows = index_shape(cfg.act_depth)
         super().__init__({
             "sel": In(1),
             "src": In(ReadBus(rows, act)),
             "act_wr": In(WriteBus(rows, act)),
-            "bias_wr": In(WriteBus(range(cfg.bias_depth), acc)),
+            "bias_wr": In(WriteBus(index_shape(cfg.bias_depth), acc)),
             "row": In(rows),
             "pre_en": In(1),
             "bias_base": In(unsigned(16)),

@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import ReadBus, WriteBus, entry_layout
+from .layouts import index_shape, ReadBus, WriteBus, entry_layout
 from .memory import make_memory
 
 __all__ = ["ArithmeticUnit"]
@@ -35,11 +35,11 @@ class ArithmeticUnit(wiring.Component):
     def __init__(self, cfg, codebook_init=None):
         self.cfg = cfg
         acc = signed(cfg.acc_bits)
-        rows = range(cfg.act_depth)
+        rows = index_shape(cfg.act_depth)
         super().__init__({
             "inp": In(stream.Signature(entry_layout(cfg), always_ready=True)),
-            "layer": In(range(cfg.max_layers)),
-            "cb_wr": In(WriteBus(range(cfg.max_layers * cfg.codebook_size),
+            "layer": In(index_shape(cfg.max_layers)),
+            "cb_wr": In(WriteBus(index_shape(cfg.max_layers * cfg.codebook_size),
                                  signed(cfg.weight_bits))),
             "acc_wr": In(WriteBus(rows, acc)),
             "acc_rd": In(ReadBus(rows, acc)),
@@ -58,8 +58,8 @@ class ArithmeticUnit(wiring.Component):
         acc_rp, acc_wp = self.acc.read_port(), self.acc.write_port()
         inp = self.inp.payload
 
-        d_cursor = Signal(range(cfg.act_depth))
-        d_row = Signal(range(cfg.act_depth))
+        d_cursor = Signal(index_shape(cfg.act_depth))
+        d_row = Signal(index_shape(cfg.act_depth))
         m_valid = Signal()
         m_row = Signal.like(d_row, name="m_row")
         m_act = Signal.like(inp.act, name="m_act")

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from . import protocol as P
 from .actrw import SHIFT_BITS
-from .layouts import col_bits, host_data_words
+from .layouts import index_shape, col_bits, host_data_words
 from .memory import make_memory
 from .pe import COUNTER_BITS, READ_ACT, READ_STALLED, host_write_bus_shape
 
@@ -50,18 +50,18 @@ class Control(wiring.Component):
             "wr_addr": Out(bus["addr"]),
             "wr_data": Out(bus["data"]),
             "io_rd_en": Out(1),
-            "io_rd_addr": Out(range(cfg.act_depth)),
+            "io_rd_addr": Out(index_shape(cfg.act_depth)),
             "rd_pe": Out(unsigned(8)),
             "rd_kind": Out(range(4)),
             "rd_data": In(COUNTER_BITS),
-            "layer": Out(range(cfg.max_layers)),
+            "layer": Out(index_shape(cfg.max_layers)),
             "n_in": Out(unsigned(col_bits(cfg))),
-            "ptr_base": Out(range(cfg.ptr_depth)),
+            "ptr_base": Out(index_shape(cfg.ptr_depth)),
             "bias_base": Out(unsigned(16)),
             "shift": Out(unsigned(SHIFT_BITS)),
             "relu": Out(1),
             "sel": Out(1),
-            "row": Out(range(cfg.act_depth)),
+            "row": Out(index_shape(cfg.act_depth)),
             "pre_en": Out(1),
             "wb_en": Out(1),
             "compute": Out(1),
@@ -91,7 +91,7 @@ class Control(wiring.Component):
         word_idx = Signal(range(max(kmax, 4) + 1))
         data_reg = Signal(32 * kmax)
         cur_pe = Signal(8)                   # ACT: PE of the current element; COUNTERS: PE
-        cur_row = Signal(range(cfg.act_depth))
+        cur_row = Signal(index_shape(cfg.act_depth))
         kind = Signal(range(4))
         n_layers = Signal(16)
         n_out = Signal(unsigned(col_bits(cfg)))

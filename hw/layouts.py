@@ -9,8 +9,14 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["col_bits", "host_data_words", "broadcast_layout", "column_layout",
+__all__ = ["index_shape", "col_bits", "host_data_words", "broadcast_layout", "column_layout",
            "entry_layout", "WriteBus", "ReadBus"]
+
+
+def index_shape(n: int):
+    """Shape of an index into ``n`` things; at least one bit wide, because zero-width
+    nets make Verilog with ``[-1:0]`` ranges."""
+    return unsigned(max(1, (n - 1).bit_length()))
 
 
 def col_bits(cfg) -> int:

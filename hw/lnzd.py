@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import broadcast_layout, col_bits
+from .layouts import index_shape, broadcast_layout, col_bits
 
 __all__ = ["priority_select", "LeadingNonZeroDetector"]
 
@@ -72,7 +72,7 @@ class LeadingNonZeroDetector(wiring.Component):
             "run": In(1),
             "n_in": In(unsigned(col_bits(cfg))),
             "src_en": Out(1),
-            "src_addr": Out(range(cfg.act_depth)),
+            "src_addr": Out(index_shape(cfg.act_depth)),
             "src_data": In(data.ArrayLayout(signed(cfg.act_bits), cfg.n_pe)),
             "out": Out(stream.Signature(broadcast_layout(cfg))),
             "done": Out(1),

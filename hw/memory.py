@@ -17,7 +17,9 @@ def make_memory(shape, depth: int, init=None, *, name: str = "memory") -> Memory
     """An :class:`amaranth.lib.memory.Memory` of ``depth`` elements of ``shape``.
 
     ``init`` (optional) is a sequence of at most ``depth`` initial values, typically a
-    memory image of a compiled program; missing elements are zero.
+    memory image of a compiled program; missing elements are zero. A one-element memory
+    is built with two elements, so that no address port is zero bits wide (Verilog has
+    no such nets); the second element is never addressed.
     """
     if depth < 1:
         raise ValueError(f"memory {name!r} needs a depth of at least 1, got {depth}")
@@ -25,4 +27,4 @@ def make_memory(shape, depth: int, init=None, *, name: str = "memory") -> Memory
     if len(init) > depth:
         raise ValueError(f"memory {name!r} holds {depth} elements but its initial image "
                          f"has {len(init)}")
-    return Memory(shape=shape, depth=depth, init=init)
+    return Memory(shape=shape, depth=max(depth, 2), init=init)

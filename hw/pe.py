@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from .actrw import SHIFT_BITS, ActivationReadWrite
 from .arith import ArithmeticUnit
-from .layouts import broadcast_layout, host_data_words
+from .layouts import index_shape, broadcast_layout, host_data_words
 from .lnzd import priority_select
 from .pointer import PointerReadUnit
 from .protocol import MEM_ACT, MEM_BIAS, MEM_CODEBOOK, MEM_PTR, MEM_SPMAT
@@ -66,17 +66,17 @@ class ProcessingElement(wiring.Component):
         super().__init__({
             "bcast": In(stream.Signature(broadcast_layout(cfg))),
             "bcast_pending": In(1),
-            "layer": In(range(cfg.max_layers)),
-            "ptr_base": In(range(cfg.ptr_depth)),
+            "layer": In(index_shape(cfg.max_layers)),
+            "ptr_base": In(index_shape(cfg.ptr_depth)),
             "sel": In(1),
-            "row": In(range(cfg.act_depth)),
+            "row": In(index_shape(cfg.act_depth)),
             "pre_en": In(1),
             "wb_en": In(1),
             "bias_base": In(unsigned(16)),
             "shift": In(unsigned(SHIFT_BITS)),
             "relu": In(1),
             "src_en": In(1),
-            "src_addr": In(range(cfg.act_depth)),
+            "src_addr": In(index_shape(cfg.act_depth)),
             "src_data": Out(signed(cfg.act_bits)),
             "wr_en": In(1),
             "wr_mem": In(bus["mem"]),

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import WriteBus, broadcast_layout, column_layout
+from .layouts import index_shape, WriteBus, broadcast_layout, column_layout
 from .memory import make_memory
 
 __all__ = ["PointerReadUnit"]
@@ -46,9 +46,9 @@ class PointerReadUnit(wiring.Component):
         bank_depth = cfg.ptr_depth // 2
         super().__init__({
             "col": In(stream.Signature(broadcast_layout(cfg))),
-            "ptr_base": In(range(cfg.ptr_depth)),
+            "ptr_base": In(index_shape(cfg.ptr_depth)),
             "out": Out(stream.Signature(column_layout(cfg))),
-            "wr": In(WriteBus(range(cfg.ptr_depth), unsigned(cfg.ptr_bits))),
+            "wr": In(WriteBus(index_shape(cfg.ptr_depth), unsigned(cfg.ptr_bits))),
             "idle": Out(1),
         })
         init = [] if init is None else list(init)

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import broadcast_layout
+from .layouts import index_shape, broadcast_layout
 from .memory import make_memory
 
 __all__ = ["ActivationQueue"]
@@ -50,8 +50,8 @@ class ActivationQueue(wiring.Component):
         wp = self.mem.write_port()
         rp = self.mem.read_port(domain="comb")
         depth = self.depth
-        w_ptr = Signal(range(depth))
-        r_ptr = Signal(range(depth))
+        w_ptr = Signal(index_shape(depth))
+        r_ptr = Signal(index_shape(depth))
 
         def advance(ptr):
             return Mux(ptr == depth - 1, 0, ptr + 1)

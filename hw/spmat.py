@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import WriteBus, column_layout, entry_layout
+from .layouts import index_shape, WriteBus, column_layout, entry_layout
 from .memory import make_memory
 
 __all__ = ["SparseMatrixReadUnit"]
@@ -47,7 +47,7 @@ class SparseMatrixReadUnit(wiring.Component):
         super().__init__({
             "col": In(stream.Signature(column_layout(cfg))),
             "out": Out(stream.Signature(entry_layout(cfg), always_ready=True)),
-            "wr": In(WriteBus(range(cfg.spmat_depth), unsigned(cfg.word_bits))),
+            "wr": In(WriteBus(index_shape(cfg.spmat_depth), unsigned(cfg.word_bits))),
             "issue": Out(1),
             "fetch": Out(1),
             "idle": Out(1),
@@ -63,14 +63,14 @@ class SparseMatrixReadUnit(wiring.Component):
         wp = self.mem.write_port()
 
         a_left = Signal(cfg.ptr_bits)
-        a_word = Signal(range(cfg.spmat_depth))
-        a_slot = Signal(range(per_word))
+        a_word = Signal(index_shape(cfg.spmat_depth))
+        a_slot = Signal(index_shape(per_word))
         a_act = Signal.like(self.col.payload.act, name="a_act")
         a_first = Signal()
-        held_word = Signal(range(cfg.spmat_depth))
+        held_word = Signal(index_shape(cfg.spmat_depth))
         held_valid = Signal()
         d_valid = Signal()
-        d_slot = Signal(range(per_word))
+        d_slot = Signal(index_shape(per_word))
         d_act = Signal.like(a_act, name="d_act")
         d_first = Signal()
 

@@ -1,0 +1,47 @@
+"""`eiegen verilog`: architecture config (+ optional program) -> Verilog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eiegen.commands.compile import add_config_args, config_from_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser("verilog", help="write the accelerator's Verilog",
+                       description="Generate the Verilog of the accelerator for an "
+                                   "architecture config (top module ports: the 32-bit host "
+                                   "streams of docs/protocol.md). With --program, the memories "
+                                   "are initialised from a compiled program (for bitstreams).")
+    add_config_args(p)
+    p.add_argument("--program", type=Path, help="compiled program folder to preload")
+    p.add_argument("--name", default="eie", help="top module name (default: eie)")
+    p.add_argument("--lint", action="store_true",
+                   help="run verilator --lint-only -Wall (with the documented waivers)")
+    p.add_argument("-o", "--output", type=Path, default=Path("eie.v"),
+                   help="Verilog file to write (default: eie.v)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from eiegen.cli import CliError
+    from eiegen.compiler.program import Program
+    from eiegen.hw.verilog import generate, lint
+
+    program = Program.load(args.program) if args.program else None
+    chosen = args.config or args.n_pe is not None or args.queue_depth is not None
+    cfg = config_from_args(args) if chosen or program is None else program.cfg
+    if program is not None and program.cfg != cfg:
+        raise CliError(f"the program in {args.program} was compiled for a different "
+                       f"architecture config than the one given")
+    text = generate(cfg, program, name=args.name)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    print(f"wrote {args.output}: {len(text.splitlines())} lines, {len(text)} bytes, "
+          f"{cfg.n_pe} PEs")
+    if args.lint:
+        result = lint(args.output, top=args.name)
+        if result.returncode:
+            raise CliError(f"verilator lint failed:\n{result.stderr.strip()}")
+        print("verilator --lint-only -Wall: clean (with the documented waivers)")
+    return 0
