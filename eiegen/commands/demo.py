@@ -1,0 +1,47 @@
+"""`eiegen demo`: the whole flow on the built-in digits example."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "demo", help="train, compress, compile, generate and simulate the digits example",
+        description="The whole eiegen flow on scikit-learn's bundled handwritten digits: "
+                    "train a 64-300-100-10 MLP, compress it (pruning, trained weight sharing, "
+                    "Huffman), compile it, generate Verilog and simulate the held-out set "
+                    "cycle-accurately in Verilator.")
+    p.add_argument("--pe", type=int, default=8, dest="n_pe", help="number of PEs (default 8)")
+    p.add_argument("--queue-depth", type=int, default=8, help="activation queue depth (default 8)")
+    p.add_argument("--no-balance", dest="balance", action="store_false",
+                   help="no compile-time load balancing")
+    p.add_argument("--no-train", dest="train", action="store_false",
+                   help="start from the shipped dense weights instead of training")
+    p.add_argument("--trainer", choices=("numpy", "torch"), default="numpy",
+                   help="training back end (torch needs the `train` extra)")
+    p.add_argument("--clock-mhz", type=float, default=100.0,
+                   help="clock for the inferences-per-second figure (default 100)")
+    p.add_argument("--limit", type=int, help="simulate only the first N held-out digits")
+    p.add_argument("-o", "--output", type=Path, default=Path("demo-report"),
+                   help="report folder (default demo-report)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from eiegen.arch import ArchConfig
+    from eiegen.demo import format_summary, run_demo
+
+    from .simulate import ProgressBar
+
+    ArchConfig(n_pe=args.n_pe, queue_depth=args.queue_depth)  # validate before any work
+    rep = run_demo(args.output, n_pe=args.n_pe, queue_depth=args.queue_depth,
+                   balance=args.balance, train=args.train, trainer=args.trainer,
+                   clock_mhz=args.clock_mhz, limit=args.limit,
+                   log=lambda s: print(s, flush=True), progress=ProgressBar("digits"))
+    print()
+    print(format_summary(rep["summary"]))
+    print(f"\nwrote {args.output}/: report.json, eie.v, program/, config.json, weights.png, "
+          f"sparsity.png, per_pe.png, layers.png")
+    return 0 if rep["summary"]["rtl_equals_golden"] else 1

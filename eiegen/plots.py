@@ -1,0 +1,73 @@
+"""PNG plots of the demo report (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_demo"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    # no timestamp in the metadata: the same run gives the same bytes
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+
+
+def plot_demo(net, program, sim_rep: dict, out: Path) -> list[Path]:
+    """weights.png, sparsity.png, per_pe.png, layers.png in ``out``."""
+    from eiegen.sim.report import plot_report
+
+    plt = _pyplot()
+    out = Path(out)
+    paths = []
+
+    fig, axes = plt.subplots(1, len(net), figsize=(4 * len(net), 3.2))
+    for ax, layer in zip(np.atleast_1d(axes), net.layers):
+        w = layer.weight[layer.weight != 0]
+        ax.hist(w, bins=60, color="tab:blue", alpha=0.7)
+        for c in layer.codebook[1:]:
+            ax.axvline(c, color="tab:red", lw=0.8)
+        ax.set_title(f"{layer.name}: {len(w)} weights, {len(layer.codebook) - 1} centroids")
+        ax.set_xlabel("weight (red: codebook centroids)")
+    _save(fig, out / "weights.png")
+    plt.close(fig)
+    paths.append(out / "weights.png")
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    names = [layer.name for layer in net.layers]
+    density = [layer.nnz / layer.weight.size for layer in net.layers]
+    ax.bar(names, [100 * d for d in density])
+    ax.set_ylabel("weights kept (%)")
+    ax.set_title("density per layer after pruning")
+    _save(fig, out / "sparsity.png")
+    plt.close(fig)
+    paths.append(out / "sparsity.png")
+
+    plot_report(sim_rep, out / "per_pe.png")
+    paths.append(out / "per_pe.png")
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    layers = sim_rep["layers"]
+    idx = np.arange(len(layers))
+    if all("cycles" in layer for layer in layers):
+        ax.bar(idx - 0.2, [layer["cycles"] for layer in layers], 0.4, label="cycles")
+    ax.bar(idx + 0.2, [layer["work_bound"] for layer in layers], 0.4,
+           label="work bound (busiest PE)")
+    ax.set_xticks(idx, [layer["name"] for layer in layers])
+    ax.set_ylabel("cycles (all inputs)")
+    ax.set_title("cycles per layer")
+    ax.legend(fontsize=8)
+    _save(fig, out / "layers.png")
+    plt.close(fig)
+    paths.append(out / "layers.png")
+    return paths
