@@ -105,3 +105,11 @@ def test_random_networks_sweep(n_pe, depth):
         cfg = ArchConfig(n_pe=n_pe, queue_depth=depth, rel_bits=3)
         program, inputs = make_case(int(density * 1000) + n_pe, cfg, [24, 30, 20, 7], density)
         check(program, inputs)
+
+
+@pytest.mark.parametrize("n_pe", [5, 63, 64])
+def test_large_arrays_elaborate(n_pe):
+    from amaranth.hdl import Fragment
+    from eiegen.hw.top import EIE
+    cfg = ArchConfig(n_pe=n_pe, spmat_depth=16, ptr_depth=16, bias_depth=4, act_depth=4)
+    Fragment.get(EIE(cfg), None)
