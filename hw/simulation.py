@@ -12,7 +12,6 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from . import protocol as P
-from .pe import READ_ACT  # noqa: F401  (re-exported for tests)
 from .top import EIE
 
 __all__ = ["stream_put", "stream_get", "simulate", "Observed", "HostResult", "run_host"]
