@@ -5,7 +5,8 @@ rows does more work on every column and the others wait for it at the end of the
 Permuting a layer's rows changes nothing mathematically as long as the next layer's
 columns are permuted the same way, so the hardware stays exactly as it is. The permutation
 is chosen greedily (longest-processing-time first): rows in decreasing order of their
-entry count, each to the least-loaded PE that still has a free slot. Each PE keeps the
+entry count, each to the least-loaded PE that still has a free slot; if that is worse
+than plain interleaving (greedy is not optimal), interleaving is kept. Each PE keeps the
 number of rows interleaving gives it, so activation memories are sized as before.
 """
 
@@ -15,7 +16,7 @@ import heapq
 
 import numpy as np
 
-from .encode import rows_of_pe
+from .encode import encode_layer, rows_of_pe
 
 __all__ = ["balance_rows", "permute_network"]
 
@@ -37,12 +38,29 @@ def balance_rows(row_work: np.ndarray, n_pe: int) -> np.ndarray:
     perm = np.empty(n_out, dtype=np.int64)
     for k, rows in enumerate(assigned):
         perm[k::n_pe] = sorted(rows)  # ascending inside a PE keeps gaps short
+    # Greedy is not optimal: keep plain interleaving when it happens to be better.
+    identity = np.arange(n_out, dtype=np.int64)
+    if _max_pe_work(row_work, perm, n_pe) > _max_pe_work(row_work, identity, n_pe):
+        return identity
     return perm
 
 
-def permute_network(net, n_pe: int):
+def _max_pe_work(row_work: np.ndarray, perm: np.ndarray, n_pe: int) -> int:
+    return max(int(row_work[perm[k::n_pe]].sum()) for k in range(n_pe))
+
+
+def _max_entries(indices: np.ndarray, n_pe: int, rel_bits: int) -> int:
+    return max(s.n_entries for s in encode_layer(indices, n_pe, rel_bits).pe)
+
+
+def permute_network(net, n_pe: int, rel_bits: int | None = None):
     """(balanced network, per-layer row orders). Layer k's rows are reordered and layer
-    k+1's columns follow; the last layer's outputs come out in ``row_orders[-1]`` order."""
+    k+1's columns follow; the last layer's outputs come out in ``row_orders[-1]`` order.
+
+    Rows are balanced by their non-zeros; with ``rel_bits`` a layer keeps plain
+    interleaving when the padding entries of the balanced order would make its busiest PE
+    busier. (Reordering a layer's columns never changes its entries per PE, so each
+    layer's choice is independent of the others.)"""
     from .network import Layer, Network
 
     layers, orders = [], []
@@ -50,6 +68,9 @@ def permute_network(net, n_pe: int):
     for layer in net.layers:
         idx = layer.indices if col_perm is None else layer.indices[:, col_perm]
         perm = balance_rows(np.count_nonzero(idx, axis=1), n_pe)
+        if rel_bits is not None and (_max_entries(idx[perm], n_pe, rel_bits)
+                                     > _max_entries(idx, n_pe, rel_bits)):
+            perm = np.arange(len(idx), dtype=np.int64)
         idx = idx[perm]
         bias = None if layer.bias is None else layer.bias[perm]
         layers.append(Layer(weight=layer.codebook[idx], bias=bias, activation=layer.activation,

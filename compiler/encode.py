@@ -132,6 +132,6 @@ def decode_layer(enc: EncodedLayer, n_out: int | None = None, n_in: int | None =
     n_in = enc.n_in if n_in is None else n_in
     out = np.zeros((n_out, n_in), dtype=np.int64)
     for k, s in enumerate(enc.pe):
-        lrow, cols, v = decode_slice(s, n_in)
+        lrow, cols, v = decode_slice(s, enc.n_in)  # the slice has enc.n_in columns
         out[lrow * enc.n_pe + k, cols] = v
     return out

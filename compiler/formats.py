@@ -59,7 +59,7 @@ def frac_bits_for(max_abs: float, bits: int, default: int) -> int:
     if not max_abs > 0:
         return default
     hi = signed_range(bits)[1]
-    f = math.floor(math.log2(hi / max_abs))
+    f = math.floor(math.log2((hi + 0.5) / max_abs))  # values up to hi + 0.5 may round to hi
     f = min(max(f, _FRAC_MIN), _FRAC_MAX)
     while f > _FRAC_MIN and round(max_abs * 2.0 ** f) > hi:  # log2 rounding at the edge
         f -= 1
@@ -84,7 +84,10 @@ def choose_weight_format(codebook, indices, bias, frac_in: int, cfg: ArchConfig)
     while True:
         cbq = np.abs(to_fixed(cb, f, cfg.weight_bits))
         bias_q = np.abs(to_fixed(bias, frac_in + f, cfg.acc_bits)) if bias is not None else 0
-        worst = int(np.max(_row_abs_sums(indices, cbq) * act_mag + bias_q))
+        # Python ints: with wide activations and weights the worst case can exceed int64
+        # (the row sums themselves cannot: n_in * 2**31 < 2**63).
+        sums = _row_abs_sums(indices, cbq).astype(object)
+        worst = int(np.max(sums * act_mag + np.asarray(bias_q, dtype=object)))
         if worst < acc_hi:
             return f, worst.bit_length() + 1
         if f <= _FRAC_MIN:

@@ -28,6 +28,13 @@ class NetworkError(ValueError):
     """A network (or a file holding one) is malformed or unsupported."""
 
 
+def _floats(x, what: str, where: str) -> np.ndarray:
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise NetworkError(f"{where}: {what} must be numeric, got {np.asarray(x).dtype}") from None
+
+
 @dataclass(frozen=True, eq=False)
 class Layer:
     """One fully connected layer ``y = act(weight @ x + bias)``."""
@@ -41,7 +48,7 @@ class Layer:
 
     def __post_init__(self):
         where = f"layer {self.name!r}" if self.name else "layer"
-        w = np.asarray(self.weight, dtype=np.float64)
+        w = _floats(self.weight, "weight", where)
         if w.ndim != 2 or 0 in w.shape:
             raise NetworkError(f"{where}: weight must be a non-empty 2-D (n_out, n_in) matrix, "
                                f"got shape {w.shape}")
@@ -49,7 +56,7 @@ class Layer:
             raise NetworkError(f"{where}: weight contains NaN or infinity")
         object.__setattr__(self, "weight", w)
         if self.bias is not None:
-            b = np.asarray(self.bias, dtype=np.float64).reshape(-1)
+            b = _floats(self.bias, "bias", where).reshape(-1)
             if b.shape != (w.shape[0],):
                 raise NetworkError(f"{where}: bias has {b.size} values but the layer has "
                                    f"{w.shape[0]} outputs")
@@ -62,7 +69,7 @@ class Layer:
         if (self.codebook is None) != (self.indices is None):
             raise NetworkError(f"{where}: a quantized layer needs both codebook and indices")
         if self.codebook is not None:
-            cb = np.asarray(self.codebook, dtype=np.float64).reshape(-1)
+            cb = _floats(self.codebook, "codebook", where).reshape(-1)
             idx = np.asarray(self.indices)
             if idx.shape != w.shape:
                 raise NetworkError(f"{where}: indices shape {idx.shape} differs from weight "
@@ -190,7 +197,11 @@ class Network:
         except Exception as e:  # numpy raises several types for a bad file
             raise NetworkError(f"{path} is not a readable .npz file: {e}") from None
         with data:
-            return cls.from_arrays(dict(data.items()), source=str(path))
+            try:
+                arrays = dict(data.items())
+            except ValueError as e:  # e.g. object arrays, which would need pickle
+                raise NetworkError(f"{path}: {e}") from None
+        return cls.from_arrays(arrays, source=str(path))
 
     @classmethod
     def from_arrays(cls, arrays: dict, source: str = "arrays") -> "Network":
@@ -222,4 +233,7 @@ class Network:
                     codebook=d.get("codebook"), indices=d.get("indices")))
             except NetworkError as e:
                 raise NetworkError(f"{source}: layer{k}: {e}") from None
-        return cls(tuple(layers))
+        try:
+            return cls(tuple(layers))
+        except NetworkError as e:
+            raise NetworkError(f"{source}: {e}") from None

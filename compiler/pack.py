@@ -35,7 +35,9 @@ def pack_entries(v: np.ndarray, z: np.ndarray, index_bits: int, rel_bits: int,
 def unpack_entries(words: np.ndarray, index_bits: int, rel_bits: int, entries_per_word: int):
     """Inverse of :func:`pack_entries`: (v, z) of every entry slot of every word."""
     entry_bits = index_bits + rel_bits
-    words = np.asarray(words, dtype=np.uint8).reshape(len(words), -1)
+    words = np.asarray(words, dtype=np.uint8)
+    # (-1 cannot be inferred for zero words, e.g. a PE that owns no entries)
+    words = words.reshape(len(words), -1 if len(words) else word_bytes(entry_bits * entries_per_word))
     bits = np.unpackbits(words, axis=1, bitorder="little")[:, :entry_bits * entries_per_word]
     bits = bits.reshape(-1, entry_bits).astype(np.int64)
     entries = (bits << np.arange(entry_bits)).sum(axis=1)

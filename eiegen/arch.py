@@ -33,7 +33,8 @@ _RANGES = {
     "ptr_depth": (2, 1 << 20, "pointer memory entries per PE"),
     "spmat_depth": (1, 1 << 20, "sparse-matrix memory words per PE"),
     "act_depth": (1, 1 << 16, "activations per PE in each activation register file"),
-    "bias_depth": (1, 1 << 20, "bias memory entries per PE"),
+    # bias_base shares a descriptor word with shift and relu (bits 0-15), so <= 2**16
+    "bias_depth": (1, 1 << 16, "bias memory entries per PE"),
     "max_layers": (1, 64, "layer descriptors (and codebooks) the control unit holds"),
 }
 

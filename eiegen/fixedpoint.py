@@ -72,4 +72,5 @@ def to_unsigned(x, bits: int):
 def from_unsigned(x, bits: int):
     """``bits``-wide two's-complement bit patterns -> signed integers."""
     x = np.asarray(x, dtype=np.int64)
-    return np.where(x >= (1 << (bits - 1)), x - (1 << bits), x)
+    half = 1 << (bits - 1)
+    return np.where(x >= half, x - half - half, x)  # 1 << bits overflows int64 at 63 bits

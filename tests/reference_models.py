@@ -1,0 +1,89 @@
+"""Straightforward reference implementations the tests compare eiegen against.
+
+They are written for clarity, not speed: plain loops and Python integers, sharing no code
+with the modules under test, so that a bug there cannot cancel out here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def reference_encode_pe(indices, n_pe: int, pe: int, rel_bits: int):
+    """One PE's (v, z, ptr) lists, column by column, following the paper's description:
+    each entry counts the zero local rows before it; a gap longer than 2**rel_bits - 1 is
+    bridged by padding entries (v=0, z=max_gap), each of which occupies one row itself."""
+    max_gap = (1 << rel_bits) - 1
+    local = np.asarray(indices)[pe::n_pe]
+    v, z, ptr = [], [], [0]
+    for j in range(local.shape[1]):
+        last = -1
+        for r in range(local.shape[0]):
+            x = int(local[r, j])
+            if x == 0:
+                continue
+            zeros = r - last - 1
+            while zeros > max_gap:
+                v.append(0)
+                z.append(max_gap)
+                zeros -= max_gap + 1
+            v.append(x)
+            z.append(zeros)
+            last = r
+        ptr.append(len(v))
+    return v, z, ptr
+
+
+def fixed_round(x: float, frac: int, bits: int) -> int:
+    """Float -> saturated fixed point, rounding half to even (Python's round)."""
+    q = round(float(x) * 2.0 ** frac)
+    return max(-(1 << (bits - 1)), min((1 << (bits - 1)) - 1, q))
+
+
+def reference_layer(indices, codebook_q, bias_q, a, shift: int, act_bits: int, acc_bits: int,
+                    relu: bool):
+    """(accumulators, outputs) of one layer with Python-int arithmetic.
+
+    ``a`` is a list of integer inputs; the accumulator is exact (then wrapped to
+    ``acc_bits``, as the hardware's would be), outputs are round-half-up shifted,
+    saturated to ``act_bits`` and optionally ReLU'd."""
+    indices = np.asarray(indices)
+    n_out, n_in = indices.shape
+    lo, hi = -(1 << (act_bits - 1)), (1 << (act_bits - 1)) - 1
+    accs, outs = [], []
+    for i in range(n_out):
+        acc = int(bias_q[i])
+        for j in range(n_in):
+            v = int(indices[i, j])
+            if v:
+                acc += int(codebook_q[v]) * int(a[j])
+        acc = ((acc + (1 << (acc_bits - 1))) % (1 << acc_bits)) - (1 << (acc_bits - 1))
+        y = (acc + (1 << (shift - 1))) >> shift if shift else acc  # >> floors: half up
+        y = min(max(y, lo), hi)
+        if relu:
+            y = max(y, 0)
+        accs.append(acc)
+        outs.append(y)
+    return accs, outs
+
+
+def reference_program_bias(layer, lp, acc_bits: int) -> list[int]:
+    """A layer's biases in the accumulator format the program records for it."""
+    frac = lp.fmt.frac_in + lp.fmt.frac_w
+    bias = layer.bias if layer.bias is not None else np.zeros(layer.n_out)
+    return [fixed_round(b, frac, acc_bits) for b in bias]
+
+
+def reference_network(net, program, x_int):
+    """Every layer's (accumulators, outputs), network row order, for one integer input
+    vector: the network's own indices (network order) and the program's fixed-point
+    codebooks, biases and shifts."""
+    cfg = program.cfg
+    a = [int(x) for x in x_int]
+    result = []
+    for layer, lp in zip(net.layers, program.layers):
+        bias_q = reference_program_bias(layer, lp, cfg.acc_bits)
+        accs, a = reference_layer(layer.indices, lp.codebook_q, bias_q, a, lp.shift,
+                                  cfg.act_bits, cfg.acc_bits, layer.relu)
+        result.append((accs, a))
+    return result

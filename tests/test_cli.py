@@ -1,0 +1,147 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eiegen import __version__
+from eiegen.arch import ArchConfig
+from eiegen.cli import main
+from eiegen.compiler.examples import example_network, random_network
+from eiegen.compiler.program import Program
+from eiegen.compiler.stats import program_stats
+
+
+def run(capsys, *argv):
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_no_command_prints_help(capsys):
+    rc, out, _ = run(capsys)
+    assert rc == 2 and "usage: eiegen" in out and "compile" in out and "info" in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"eiegen {__version__}"
+
+
+def test_compile_example_and_info(capsys, tmp_path):
+    out_dir = tmp_path / "prog"
+    rc, out, err = run(capsys, "compile", "--example", "-o", out_dir)
+    assert rc == 0 and err == ""
+    assert "eiegen program for 4 PEs" in out and f"wrote {out_dir}/" in out
+    program = Program.load(out_dir)
+    assert (program.n_in, program.n_out, len(program.layers)) == (256, 10, 3)
+    assert program.layers[0].codebook == list(example_network()[0].codebook)
+    rc, out, _ = run(capsys, "info", out_dir)
+    assert rc == 0 and "fc0" in out and "256x128" in out
+    rc, out, _ = run(capsys, "info", out_dir, "--json")
+    assert rc == 0 and json.loads(out) == json.loads(json.dumps(program_stats(program)))
+
+
+def test_compile_model_with_options(capsys, tmp_path):
+    net = random_network(1, [40, 24, 6], density=0.3)
+    net.save(tmp_path / "net.npz")
+    ArchConfig(n_pe=2, rel_bits=3).save(tmp_path / "cfg.json")
+    calib = np.random.default_rng(0).uniform(-3, 3, size=(10, 40))
+    np.save(tmp_path / "calib.npy", calib)
+    rc, out, err = run(capsys, "compile", tmp_path / "net.npz", "--config", tmp_path / "cfg.json",
+                       "--pe", 8, "--queue-depth", 4, "--balance",
+                       "--calibration", tmp_path / "calib.npy",
+                       "-o", tmp_path / "prog", "--json", tmp_path / "stats.json")
+    assert rc == 0 and err == ""
+    program = Program.load(tmp_path / "prog")
+    assert program.cfg == ArchConfig(n_pe=8, queue_depth=4, rel_bits=3)
+    assert program.layers[0].row_order is not None  # --balance
+    assert program.layers[0].fmt.calib_max_in == float(np.abs(calib).max())
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats == json.loads(json.dumps(program_stats(program)))
+
+
+@pytest.mark.parametrize("cfg, memory", [
+    (ArchConfig(act_depth=8), "act_depth=8"),
+    (ArchConfig(ptr_depth=100), "ptr_depth=100"),
+    (ArchConfig(bias_depth=20), "bias_depth=20"),
+    (ArchConfig(max_layers=2), "max_layers=2"),
+    (ArchConfig(spmat_depth=100), "spmat_depth=100"),
+])
+def test_refused_network_writes_nothing(capsys, tmp_path, cfg, memory):
+    cfg.save(tmp_path / "cfg.json")
+    out_dir = tmp_path / "new" / "prog"
+    rc, out, err = run(capsys, "compile", "--example", "--config", tmp_path / "cfg.json",
+                       "-o", out_dir, "--json", tmp_path / "stats.json")
+    assert rc == 2 and out == ""
+    assert err.startswith("eiegen compile: error: the network does not fit the configuration")
+    assert memory in err and "Traceback" not in err
+    assert tree(tmp_path) == ["cfg.json"]  # no program, no parent folder, no statistics
+
+
+def test_refused_network_keeps_the_previous_program(capsys, tmp_path):
+    out_dir = tmp_path / "prog"
+    assert run(capsys, "compile", "--example", "-o", out_dir)[0] == 0
+    before = {p: (out_dir / p).read_bytes() for p in tree(out_dir) if (out_dir / p).is_file()}
+    rc, _, err = run(capsys, "compile", "--example", "--pe", 1, "-o", out_dir)
+    assert rc == 2 and "act_depth=64" in err
+    assert {p: (out_dir / p).read_bytes() for p in tree(out_dir) if (out_dir / p).is_file()} == before
+
+
+def test_user_errors(capsys, tmp_path):
+    (tmp_path / "bad.json").write_text('{"n_pes": 4}')
+    rc, _, err = run(capsys, "compile", "--example", "--config", tmp_path / "bad.json", "-o", tmp_path / "p")
+    assert rc == 2 and "unknown config field(s) n_pes" in err
+    rc, _, err = run(capsys, "compile", "--example", "--pe", 0, "-o", tmp_path / "p")
+    assert rc == 2 and "n_pe (number of processing elements) must be in 1..256, got 0" in err
+    rc, _, err = run(capsys, "compile", tmp_path / "missing.npz", "-o", tmp_path / "p")
+    assert rc == 2 and "missing.npz does not exist" in err
+    np.savez(tmp_path / "bad.npz", **{"layer0.weight": np.ones((3, 2)), "layer0.activation": np.array("gelu")})
+    rc, _, err = run(capsys, "compile", tmp_path / "bad.npz", "-o", tmp_path / "p")
+    assert rc == 2 and "activation 'gelu' is not supported" in err
+    rc, _, err = run(capsys, "compile", "--example", "--calibration", tmp_path / "none.npy", "-o", tmp_path / "p")
+    assert rc == 2 and "cannot read calibration inputs" in err
+    np.save(tmp_path / "calib.npy", np.zeros((4, 3)))
+    rc, _, err = run(capsys, "compile", "--example", "--calibration", tmp_path / "calib.npy", "-o", tmp_path / "p")
+    assert rc == 2 and r"calibration inputs must have shape (batch, 256), got (4, 3)" in err
+    rc, _, err = run(capsys, "info", tmp_path)
+    assert rc == 2 and "is not an eiegen program" in err
+    assert not (tmp_path / "p").exists()
+
+
+def test_refuses_to_overwrite_a_foreign_folder(capsys, tmp_path):
+    (tmp_path / "notes.txt").write_text("keep me")
+    rc, _, err = run(capsys, "compile", "--example", "-o", tmp_path)
+    assert rc == 2 and "not an eiegen program" in err
+    assert tree(tmp_path) == ["notes.txt"]
+
+
+def test_model_and_example_are_exclusive(capsys, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        main(["compile", str(tmp_path / "net.npz"), "--example"])
+    assert e.value.code == 2 and "not allowed with" in capsys.readouterr().err
+
+
+def test_subprocess(tmp_path):
+    out_dir = tmp_path / "prog"
+    r = subprocess.run([sys.executable, "-m", "eiegen.cli", "compile", "--example", "-o", str(out_dir)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "wrote" in r.stdout
+    Program.load(out_dir)
+    script = Path(sys.executable).parent / "eiegen"
+    info = [str(script)] if script.exists() else [sys.executable, "-m", "eiegen.cli"]
+    r = subprocess.run(info + ["info", str(out_dir), "--json"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and json.loads(r.stdout)["memories"]["layers"]["used"] == 3
+    r = subprocess.run([sys.executable, "-m", "eiegen.cli", "compile", "--example", "--pe", "1",
+                        "-o", str(tmp_path / "refused")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "act_depth" in r.stderr
+    assert not (tmp_path / "refused").exists()

@@ -1,0 +1,147 @@
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eiegen.arch import ArchConfig
+from eiegen.compiler.balance import balance_rows, permute_network
+from eiegen.compiler.compile import compile_network
+from eiegen.compiler.encode import encode_layer, rows_of_pe
+from eiegen.compiler.examples import random_network
+from eiegen.compiler.network import Layer, Network
+from eiegen.sim.golden import run_golden
+
+
+def pe_work(row_work, perm, n_pe):
+    return [int(np.asarray(row_work)[perm[k::n_pe]].sum()) for k in range(n_pe)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(0, 1000), min_size=1, max_size=200), st.integers(1, 70))
+def test_balance_rows_properties(row_work, n_pe):
+    n_out = len(row_work)
+    perm = balance_rows(np.array(row_work), n_pe)
+    assert sorted(perm.tolist()) == list(range(n_out))  # a permutation
+    for k in range(n_pe):
+        mine = perm[k::n_pe]
+        assert len(mine) == rows_of_pe(n_out, n_pe, k)  # each PE keeps its slot count
+        assert mine.tolist() == sorted(mine.tolist())  # ascending inside a PE
+    identity = np.arange(n_out)
+    assert max(pe_work(row_work, perm, n_pe)) <= max(pe_work(row_work, identity, n_pe))
+    assert np.array_equal(balance_rows(np.array(row_work), n_pe), perm)  # deterministic
+
+
+def test_balance_rows_evens_out_aligned_dense_rows():
+    # Interleaving puts all dense rows on PE 0; balancing spreads them, one per PE.
+    work = np.tile([100, 1, 1, 1], 4)
+    perm = balance_rows(work, 4)
+    assert pe_work(work, np.arange(16), 4) == [400, 4, 4, 4]
+    assert pe_work(work, perm, 4) == [103] * 4
+
+
+def test_balance_rows_never_worse_than_interleaving():
+    # Greedy LPT would give [3+2+2 | 3+2] = 7; interleaving already achieves 6.
+    work = np.array([2, 3, 2, 3, 2])
+    perm = balance_rows(work, 2)
+    assert max(pe_work(work, perm, 2)) == 6
+
+
+def test_balance_rows_more_pes_than_rows():
+    perm = balance_rows(np.array([5, 9]), 8)
+    assert perm.tolist() == [0, 1] or perm.tolist() == [1, 0]
+
+
+def skewed_network(rng, sizes, n_pe, index_bits=4):
+    """Quantized layers whose row densities vary wildly, with the densest rows aligned to
+    the same PE: the case interleaving handles worst."""
+    layers = []
+    for k, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        density = rng.beta(0.4, 3.0, n_out)
+        density[::n_pe] = np.maximum(density[::n_pe], rng.uniform(0.5, 1.0))
+        mask = rng.random((n_out, n_in)) < density[:, None]
+        size = 1 << index_bits
+        codebook = np.concatenate(([0.0], rng.normal(0, 1 / np.sqrt(n_in), size - 1)))
+        indices = mask * rng.integers(1, size, (n_out, n_in))
+        layers.append(Layer(weight=codebook[indices], bias=rng.normal(0, 0.1, n_out),
+                            activation="relu" if k < len(sizes) - 2 else "none",
+                            name=f"fc{k}", codebook=codebook, indices=indices))
+    return Network(tuple(layers))
+
+
+def test_permute_network_reorders_rows_and_next_columns():
+    rng = np.random.default_rng(0)
+    net = skewed_network(rng, [10, 12, 9, 5], n_pe=4)
+    balanced, orders = permute_network(net, 4)
+    prev = np.arange(net.n_in)
+    for layer, new, perm in zip(net.layers, balanced.layers, orders):
+        assert np.array_equal(new.indices, layer.indices[perm][:, prev])
+        assert np.array_equal(new.bias, layer.bias[perm])
+        assert np.array_equal(new.weight, layer.weight[perm][:, prev])
+        assert (new.activation, new.name) == (layer.activation, layer.name)
+        prev = perm
+    x = rng.normal(size=(3, 10))
+    y = np.empty_like(net.forward(x))
+    y[:, orders[-1]] = balanced.forward(x)
+    # the same sums in another order: equal up to float64 rounding
+    np.testing.assert_allclose(y, net.forward(x), rtol=1e-12, atol=1e-12)
+
+
+def max_entries(indices, n_pe, rel_bits):
+    return max(s.n_entries for s in encode_layer(indices, n_pe, rel_bits).pe)
+
+
+def test_permute_network_keeps_interleaving_when_padding_would_hurt():
+    # Random sparse layers with rel_bits=1: balancing by non-zeros alone sometimes adds
+    # padding to the busiest PE; such a layer keeps plain interleaving.
+    rng = np.random.default_rng(7)
+    hurt = 0
+    for _ in range(40):
+        net = random_network(rng, [8, int(rng.integers(8, 40))], density=0.05)
+        idx = net[0].indices
+        greedy = balance_rows(np.count_nonzero(idx, axis=1), 2)
+        balanced, (perm,) = permute_network(net, 2, rel_bits=1)
+        assert max_entries(balanced[0].indices, 2, 1) <= max_entries(idx, 2, 1)
+        if max_entries(idx[greedy], 2, 1) > max_entries(idx, 2, 1):
+            hurt += 1
+            assert np.array_equal(perm, np.arange(len(idx)))
+    assert hurt  # the case occurred
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_pe=st.sampled_from([2, 3, 4, 8, 16]),
+       depth=st.integers(1, 3), rel_bits=st.sampled_from([1, 2, 4]),
+       skewed=st.booleans())
+def test_balanced_program(seed, n_pe, depth, rel_bits, skewed):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(n_pe, 20 * n_pe, size=depth + 1).tolist()
+    if skewed:
+        net = skewed_network(rng, sizes, n_pe)
+    else:  # sparse and uniform: padding decides whether balancing helps
+        net = random_network(rng, sizes, density=float(rng.choice([0.02, 0.05, 0.1])))
+    cfg = ArchConfig(n_pe=n_pe, rel_bits=rel_bits, act_depth=64, spmat_depth=4096)
+    calib = rng.uniform(-1, 1, size=(8, net.n_in))
+    plain = compile_network(net, cfg, calibration=calib)
+    bal = compile_network(net, cfg, calibration=calib, balance=True)
+    for lp, lb in zip(plain.layers, bal.layers):
+        # never worse than plain interleaving (entries include padding)
+        assert max(lb.entries) <= max(lp.entries)
+        assert sum(lb.entries) - sum(lb.padding) == sum(lp.entries) - sum(lp.padding)
+        # the same formats (the calibration maxima may differ in the last float bit:
+        # the balanced network sums in another order)
+        for field in ("frac_in", "frac_w", "frac_out", "acc_worst_bits"):
+            assert getattr(lp.fmt, field) == getattr(lb.fmt, field)
+        assert lp.codebook_q == lb.codebook_q
+        assert lp.row_order is None and sorted(lb.row_order.tolist()) == list(range(lb.n_out))
+    x = rng.integers(-(1 << 15), 1 << 15, size=(6, net.n_in))
+    outs_plain = run_golden(plain, x)
+    outs_bal = run_golden(bal, x)
+    for k, (yp, yb) in enumerate(zip(outs_plain, outs_bal)):
+        assert np.array_equal(bal.to_network_order(yb, k), yp)
+
+
+def test_balancing_helps_a_skewed_layer():
+    rng = np.random.default_rng(1)
+    net = skewed_network(rng, [64, 64], n_pe=8)
+    cfg = ArchConfig(n_pe=8)
+    plain = compile_network(net, cfg)
+    bal = compile_network(net, cfg, balance=True)
+    assert max(bal.layers[0].entries) < 0.8 * max(plain.layers[0].entries)
