@@ -29,7 +29,8 @@ def register(sub) -> None:
                        description="Compile a network (.npz, see docs/network-format.md) into "
                                    "a program folder (see docs/program-format.md).")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("model", nargs="?", type=Path, help="network .npz file")
+    src.add_argument("model", nargs="?", type=Path,
+                     help="network: .npz (docs/network-format.md) or .onnx")
     src.add_argument("--example", action="store_true",
                      help="compile the built-in example network (256-128-64-10, 10%% dense)")
     add_config_args(p)
@@ -48,11 +49,11 @@ def run(args) -> int:
     from eiegen.cli import CliError
     from eiegen.compiler.compile import compile_network
     from eiegen.compiler.examples import example_network
-    from eiegen.compiler.network import Network
+    from eiegen.compiler.model_import import import_model
     from eiegen.compiler.stats import format_stats, program_stats
 
     cfg = config_from_args(args)
-    net = example_network() if args.example else Network.load(args.model)
+    net = example_network() if args.example else import_model(args.model)
     calibration = None
     if args.calibration:
         try:
