@@ -46,6 +46,8 @@ def layer_stats(program, layer: int) -> dict:
         "nnz": int(nnz.sum()), "density": float(nnz.sum()) / (lp.n_in * lp.n_out),
         "padding": int(padding.sum()), "entries": int(entries.sum()),
         "entries_per_pe": {"min": int(entries.min()), "max": int(entries.max()), "mean": mean},
+        "per_pe": {"nnz": nnz.tolist(), "padding": padding.tolist(), "entries": entries.tolist(),
+                   "spmat_bytes": (entries * cfg.entry_bits / 8).tolist()},
         # the static balance: how close the busiest PE is to the average one
         "static_balance": mean / entries.max() if entries.max() else 1.0,
         "bytes": {"spmat": spmat_bytes, "pointers": ptr_bytes, "codebook": codebook_bytes,
