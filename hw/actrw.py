@@ -57,7 +57,7 @@ class ActivationReadWrite(wiring.Component):
     preload_latency = 1
     writeback_latency = 1
 
-    def __init__(self, cfg, bias_init=None):
+    def __init__(self, cfg, bias_init=None, *, memories=None):
         self.cfg = cfg
         act = signed(cfg.act_bits)
         acc = signed(cfg.acc_bits)
@@ -76,8 +76,9 @@ class ActivationReadWrite(wiring.Component):
             "acc_wr": Out(WriteBus(rows, acc)),
             "acc_rd": Out(ReadBus(rows, acc)),
         })
-        self.bias = make_memory(acc, cfg.bias_depth, bias_init, name="bias")
-        self.regfiles = [make_memory(act, cfg.act_depth, name=f"act{k}") for k in range(2)]
+        self.bias = make_memory(acc, cfg.bias_depth, bias_init, name="bias",
+                                memories=memories)
+        self.regfiles = [make_memory(act, cfg.act_depth, name=f"act{k}", memories=memories) for k in range(2)]
 
     def elaborate(self, platform):
         m = Module()

@@ -32,7 +32,7 @@ class ArithmeticUnit(wiring.Component):
 
     latency = 2
 
-    def __init__(self, cfg, codebook_init=None):
+    def __init__(self, cfg, codebook_init=None, *, memories=None):
         self.cfg = cfg
         acc = signed(cfg.acc_bits)
         rows = index_shape(cfg.act_depth)
@@ -46,8 +46,8 @@ class ArithmeticUnit(wiring.Component):
             "idle": Out(1),
         })
         self.codebook = make_memory(signed(cfg.weight_bits), cfg.max_layers * cfg.codebook_size,
-                                    codebook_init, name="codebook")
-        self.acc = make_memory(acc, cfg.act_depth, name="accumulators")
+                                    codebook_init, name="codebook", memories=memories)
+        self.acc = make_memory(acc, cfg.act_depth, name="accumulators", memories=memories)
 
     def elaborate(self, platform):
         m = Module()

@@ -38,7 +38,7 @@ class Control(wiring.Component):
     ``cycles`` counts the cycles spent in these states during the last run.
     """
 
-    def __init__(self, cfg, layers_init=None):
+    def __init__(self, cfg, layers_init=None, *, memories=None):
         self.cfg = cfg
         bus = host_write_bus_shape(cfg)
         super().__init__({
@@ -70,7 +70,8 @@ class Control(wiring.Component):
             "all_idle": In(1),
         })
         self.descriptors = make_memory(unsigned(128), cfg.max_layers,
-                                       descriptor_rows(layers_init or []), name="layers")
+                                       descriptor_rows(layers_init or []), name="layers",
+                                       memories=memories)
         self.cycles = Signal(COUNTER_BITS)
 
     def elaborate(self, platform):

@@ -43,6 +43,9 @@ class ProcessingElement(wiring.Component):
     * ``stalled``: cycles in which the broadcast offers a non-zero (``bcast_pending``)
       but this PE's queue is full, i.e. this PE holds the broadcast back.
 
+    ``memories`` is the memory factory (view) of :mod:`eiegen.hw.memory`; the
+    activation queue is always built from flip-flops.
+
     ``wr`` carries host writes already addressed to this PE (the top level gates
     ``wr.en``); ``rd_kind`` selects what ``rd_data`` shows (the source activation last
     read, or a counter).
@@ -59,7 +62,7 @@ class ProcessingElement(wiring.Component):
         """Cycles from the last issue to the first cycle in which ``idle`` is high."""
         return SparseMatrixReadUnit.latency + ArithmeticUnit.latency + 1
 
-    def __init__(self, cfg, init=None):
+    def __init__(self, cfg, init=None, *, memories=None):
         self.cfg = cfg
         init = init or {}
         bus = host_write_bus_shape(cfg)
@@ -89,10 +92,10 @@ class ProcessingElement(wiring.Component):
             "idle": Out(1),
         })
         self.queue = ActivationQueue(cfg)
-        self.pointer = PointerReadUnit(cfg, init.get("ptr"))
-        self.spmat = SparseMatrixReadUnit(cfg, init.get("spmat"))
-        self.arith = ArithmeticUnit(cfg, init.get("codebook"))
-        self.actrw = ActivationReadWrite(cfg, init.get("bias"))
+        self.pointer = PointerReadUnit(cfg, init.get("ptr"), memories=memories)
+        self.spmat = SparseMatrixReadUnit(cfg, init.get("spmat"), memories=memories)
+        self.arith = ArithmeticUnit(cfg, init.get("codebook"), memories=memories)
+        self.actrw = ActivationReadWrite(cfg, init.get("bias"), memories=memories)
         self.busy = Signal(COUNTER_BITS)
         self.starved = Signal(COUNTER_BITS)
         self.stalled = Signal(COUNTER_BITS)

@@ -41,7 +41,7 @@ class PointerReadUnit(wiring.Component):
 
     latency = 1
 
-    def __init__(self, cfg, init=None):
+    def __init__(self, cfg, init=None, *, memories=None):
         self.cfg = cfg
         bank_depth = cfg.ptr_depth // 2
         super().__init__({
@@ -53,7 +53,8 @@ class PointerReadUnit(wiring.Component):
         })
         init = [] if init is None else list(init)
         self.banks = [make_memory(unsigned(cfg.ptr_bits), bank_depth, init[k::2],
-                                  name=f"ptr_{'even' if k == 0 else 'odd'}")
+                                  name=f"ptr_{'even' if k == 0 else 'odd'}",
+                                  memories=memories)
                       for k in range(2)]
 
     def elaborate(self, platform):

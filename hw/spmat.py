@@ -42,7 +42,7 @@ class SparseMatrixReadUnit(wiring.Component):
 
     latency = 1
 
-    def __init__(self, cfg, init=None):
+    def __init__(self, cfg, init=None, *, memories=None):
         self.cfg = cfg
         super().__init__({
             "col": In(stream.Signature(column_layout(cfg))),
@@ -52,7 +52,8 @@ class SparseMatrixReadUnit(wiring.Component):
             "fetch": Out(1),
             "idle": Out(1),
         })
-        self.mem = make_memory(unsigned(cfg.word_bits), cfg.spmat_depth, init, name="spmat")
+        self.mem = make_memory(unsigned(cfg.word_bits), cfg.spmat_depth, init, name="spmat",
+                               memories=memories)
 
     def elaborate(self, platform):
         m = Module()

@@ -8,6 +8,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .control import Control
+from .memory import memory_factory
 from .lnzd import LeadingNonZeroDetector, priority_select
 from .pe import ProcessingElement
 from .protocol import MEM_CODEBOOK
@@ -41,6 +42,12 @@ class EIE(wiring.Component):
     program : Program, optional
         A compiled program whose memory images initialise the memories at elaboration
         time (the host then only writes inputs, runs and reads outputs).
+    memories : str or callable
+        The memory view (:mod:`eiegen.hw.memory`): ``"amaranth"`` (default; Amaranth
+        simulation, FPGA inference), ``"sram"`` (every memory an ``eiegen_sram_1r1w``
+        instance; ASIC netlists, Verilog only) or a memory factory. The factory that was
+        used is ``self.memories`` (for ``"sram"``, a :class:`~eiegen.hw.memory.SramMemories`
+        holding the init files).
 
     Attributes
     ----------
@@ -50,16 +57,17 @@ class EIE(wiring.Component):
         Response words.
     """
 
-    def __init__(self, cfg, program=None):
+    def __init__(self, cfg, program=None, *, memories="amaranth"):
         self.cfg = cfg
         super().__init__({
             "host_in": In(stream.Signature(32)),
             "host_out": Out(stream.Signature(32)),
         })
         pe_inits, layer_words = program_init(program, cfg)
-        self.control = Control(cfg, layer_words)
+        self.memories = memory_factory(memories)
+        self.control = Control(cfg, layer_words, memories=self.memories)
         self.lnzd = LeadingNonZeroDetector(cfg)
-        self.pes = [ProcessingElement(cfg, init) for init in pe_inits]
+        self.pes = [ProcessingElement(cfg, init, memories=self.memories) for init in pe_inits]
 
     def elaborate(self, platform):
         m = Module()

@@ -1,17 +1,26 @@
-"""Verilog generation for the accelerator, and a Verilator lint helper."""
+"""Verilog generation for the accelerator (both memory views), and a Verilator lint helper.
+
+``generate`` returns one Verilog text; ``generate_design`` / ``write_design`` keep the
+parts apart: the generated logic, the behavioural SRAM model (``sram`` view) and the
+``$readmemh`` init files of the preloaded memories.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from amaranth.back import verilog as amaranth_verilog
 
+from .memory import SramMemories
+from .sram import SRAM_MODULE, behavioural_model
 from .top import EIE
 
-__all__ = ["LINT_WAIVERS", "generate", "compact_memory_init", "verilator_path", "lint"]
+__all__ = ["LINT_WAIVERS", "Design", "generate", "generate_design", "write_design",
+           "compact_memory_init", "verilator_path", "lint"]
 
 # Verilator -Wall warnings that Amaranth's Verilog output trips by construction; each
 # is waived for the whole file (docs/architecture.md, "Verilog").
@@ -58,11 +67,95 @@ def compact_memory_init(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def generate(cfg, program=None, name: str = "eie") -> str:
+@dataclass
+class Design:
+    """A generated design, in parts.
+
+    Attributes
+    ----------
+    name : str
+        Top module name.
+    memories : str
+        The memory view it was generated with.
+    logic : str
+        The generated Verilog (the accelerator's modules only).
+    model : str
+        The behavioural ``eiegen_sram_1r1w`` model ("" for the ``amaranth`` view).
+    init_files : dict
+        Init file name -> ``$readmemh`` text (``sram`` view with a program).
+    """
+
+    name: str
+    memories: str
+    logic: str
+    model: str = ""
+    init_files: dict = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """Logic and model in one self-contained text."""
+        return self.logic + ("\n" + self.model if self.model else "")
+
+
+def generate_design(cfg, program=None, name: str = "eie", *, memories: str = "amaranth",
+                    init_dir: str = "") -> Design:
+    """Generate the accelerator for ``cfg`` in the memory view ``memories``
+    (``"amaranth"`` or ``"sram"``, docs/architecture.md), memories initialised from
+    ``program`` when given. In the ``sram`` view the instances read their init files
+    from ``init_dir`` (as written into ``INIT_FILE``; "" = the simulator's working
+    directory)."""
+    if memories == "sram":
+        factory = SramMemories(init_dir)
+    elif memories == "amaranth":
+        factory = "amaranth"
+    else:
+        raise ValueError(f"memories must be 'amaranth' or 'sram' for Verilog generation, "
+                         f"got {memories!r}")
+    top = EIE(cfg, program, memories=factory)
+    logic = compact_memory_init(amaranth_verilog.convert(top, name=name))
+    if memories == "amaranth":
+        return Design(name, memories, logic)
+    return Design(name, memories, logic, behavioural_model(), factory.init_files())
+
+
+def generate(cfg, program=None, name: str = "eie", *, memories: str = "amaranth",
+             init_dir: str = "") -> str:
     """The Verilog of the accelerator for ``cfg`` (memories initialised from
-    ``program`` when given); the top module has the host stream ports only."""
-    top = EIE(cfg, program)
-    return compact_memory_init(amaranth_verilog.convert(top, name=name))
+    ``program`` when given); the top module has the host stream ports only.
+
+    With ``memories="sram"`` the text ends with the behavioural SRAM model, and the init
+    files (see :func:`write_design`) must be written to ``init_dir`` separately; use
+    :func:`generate_design` to get them."""
+    return generate_design(cfg, program, name, memories=memories, init_dir=init_dir).text
+
+
+def write_design(folder, cfg, program=None, name: str = "eie", *, memories: str = "sram",
+                 init_dir: str | None = None, filename: str | None = None) -> dict:
+    """Write the design into ``folder``: ``<name>.v`` (the logic; or ``filename``), for
+    the ``sram`` view ``eiegen_sram_1r1w.v`` (the behavioural model, which a compiled
+    SRAM's wrapper replaces) and the init files in ``folder/init/``. ``init_dir`` is the
+    directory the Verilog names for them (default: the absolute path of
+    ``folder/init``, so a simulator finds them from any working directory). Returns
+    ``{"logic": path, "model": path or None, "init": [paths], "design": Design}``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    init_path = folder / "init"
+    if init_dir is None:
+        init_dir = str(init_path.resolve())
+    design = generate_design(cfg, program, name, memories=memories, init_dir=init_dir)
+    logic = folder / (filename or f"{name}.v")
+    logic.write_text(design.logic)
+    model = None
+    if design.model:
+        model = folder / f"{SRAM_MODULE}.v"
+        model.write_text(design.model)
+    inits = []
+    if design.init_files:
+        init_path.mkdir(exist_ok=True)
+        for fname, text in sorted(design.init_files.items()):
+            (init_path / fname).write_text(text)
+            inits.append(init_path / fname)
+    return {"logic": logic, "model": model, "init": inits, "design": design}
 
 
 def verilator_path() -> tuple[Path, Path]:
@@ -72,10 +165,11 @@ def verilator_path() -> tuple[Path, Path]:
     return root, root / "bin" / "verilator"
 
 
-def lint(path, top: str = "eie", waivers=LINT_WAIVERS) -> subprocess.CompletedProcess:
-    """``verilator --lint-only -Wall`` with the waivers; returns the finished process."""
+def lint(path, top: str = "eie", waivers=LINT_WAIVERS, extra=()) -> subprocess.CompletedProcess:
+    """``verilator --lint-only -Wall`` with the waivers on ``path`` (plus the files
+    ``extra``, e.g. the SRAM model); returns the finished process."""
     root, binary = verilator_path()
     env = dict(os.environ, VERILATOR_ROOT=str(root))
     cmd = [str(binary), "--lint-only", "-Wall", *[f"-Wno-{w}" for w in waivers],
-           "--top-module", top, str(path)]
+           "--top-module", top, str(path), *[str(p) for p in extra]]
     return subprocess.run(cmd, env=env, capture_output=True, text=True)

@@ -14,20 +14,49 @@ import numpy as np
 
 from .driver import HostDriver, Inference
 from .link import SimLink
-from .verilator import VerilatorBuild, build_verilog
+from .shell import SHELL, build_extra_args, shell_verilog
+from .verilator import VerilatorBuild, build_verilog, cache_dir
 
 __all__ = ["build_accelerator", "run_verilator", "VerilatorRun", "TOPLEVEL"]
 
 TOPLEVEL = "eie"
 
 
-def build_accelerator(cfg, program=None, *, waves: bool = False) -> VerilatorBuild:
-    """Generate the accelerator's Verilog for ``cfg`` and build it (cached)."""
-    from eiegen.hw.verilog import generate
+def build_accelerator(cfg, program=None, *, waves: bool = False,
+                      memories: str = "amaranth") -> VerilatorBuild:
+    """Generate the accelerator's Verilog for ``cfg`` in the memory view ``memories``
+    (``"amaranth"`` or ``"sram"``, docs/architecture.md) and build it (cached). In the
+    ``sram`` view a preloaded program's ``$readmemh`` files are written to a folder of
+    the cache named by the program's content, which the Verilog names absolutely."""
+    from eiegen.hw.verilog import generate_design
 
-    text = generate(cfg, program, name=TOPLEVEL)
-    tag = f"eie-{cfg.n_pe}pe-{cfg.digest()[:8]}" + ("-prog" if program is not None else "")
-    return build_verilog(text, TOPLEVEL, waves=waves, tag=tag)
+    init_dir = ""
+    if memories == "sram" and program is not None:
+        init_dir = cache_dir() / "sram-init" / f"{cfg.digest()[:8]}-{_images_key(program)}"
+    design = generate_design(cfg, program, name=TOPLEVEL, memories=memories,
+                             init_dir=str(init_dir))
+    if design.init_files:
+        init_dir.mkdir(parents=True, exist_ok=True)
+        for fname, text in design.init_files.items():
+            path = init_dir / fname
+            if not path.exists() or path.read_text() != text:
+                path.write_text(text)
+    tag = (f"eie-{cfg.n_pe}pe-{cfg.digest()[:8]}" + ("-prog" if program is not None else "")
+           + ("-sram" if memories == "sram" else ""))
+    # The simulation shell (sim/shell.py) wraps the design: a bulk word source for long
+    # host writes, and only its ports visible to VPI (a faster model).
+    return build_verilog(design.text + shell_verilog(TOPLEVEL), SHELL, waves=waves, tag=tag,
+                         extra_args=build_extra_args(cache_dir()))
+
+
+def _images_key(program) -> str:
+    """A hash of a program's memory images (what preloading puts into the memories)."""
+    import hashlib
+    h = hashlib.sha256(program.cfg.to_json().encode())
+    for key in sorted(program.images):
+        h.update(key.encode())
+        h.update(np.ascontiguousarray(program.images[key]).tobytes())
+    return h.hexdigest()[:16]
 
 
 @dataclass
@@ -42,15 +71,18 @@ class VerilatorRun:
 
 
 def run_verilator(program, inputs, *, preload: bool = False, waves=None,
-                  progress=None) -> VerilatorRun:
+                  progress=None, memories: str = "amaranth") -> VerilatorRun:
     """Run ``program`` on integer input vectors ``inputs`` (batch, n_in) in Verilator.
 
+    ``memories`` picks the memory view of the simulated Verilog (``"amaranth"`` or
+    ``"sram"``: every memory an instance of the behavioural SRAM wrapper).
     ``progress``, if given, is called with (done, total) once the program is loaded and
     after each input.
     """
     cfg = program.cfg
     inputs = np.atleast_2d(np.asarray(inputs, dtype=np.int64))
-    build = build_accelerator(cfg, program if preload else None, waves=bool(waves))
+    build = build_accelerator(cfg, program if preload else None, waves=bool(waves),
+                              memories=memories)
     with SimLink(build, in_port="host_in", out_port="host_out", waves=waves) as link:
         driver = HostDriver(link, cfg)
         info = driver.info()
