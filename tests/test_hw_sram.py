@@ -11,6 +11,7 @@ from eiegen.compiler.examples import random_network
 from eiegen.hw.memory import SramMemories, make_memory
 from eiegen.hw.sram import SRAM_MODULE, SramMemory, behavioural_model, hex_image
 from eiegen.hw.top import EIE
+from test_hw_top import make_case
 
 
 def test_hex_image():
@@ -68,15 +69,6 @@ def test_behavioural_model_is_one_module():
     assert f"module {SRAM_MODULE}" in text and "$readmemh(INIT_FILE, mem)" in text
 
 
-def _case(seed, cfg, sizes, density, n_inputs=3):
-    rng = np.random.default_rng(seed)
-    program = compile_network(random_network(rng, sizes, density=density,
-                                             index_bits=cfg.index_bits), cfg)
-    x = rng.normal(size=(n_inputs, sizes[0]))
-    x[rng.random(x.shape) < 0.5] = 0.0
-    return program, program.quantize_input(x)
-
-
 def _words(run):
     """Everything a run answered, as plain integers."""
     return [(list(map(int, r.outputs)), r.cycles, r.counters.cycles, list(r.counters.busy),
@@ -92,8 +84,8 @@ def test_sram_view_matches_amaranth_view_in_verilator():
     from eiegen.sim.harness import run_verilator
 
     cfg = ArchConfig(n_pe=3, queue_depth=2, entries_per_word=3, rel_bits=3)
-    cases = [_case(1, cfg, [14, 11, 5], 0.3), _case(2, cfg, [20, 30, 9], 0.1),
-             _case(3, cfg, [9, 12, 7, 4], 1.0)]
+    cases = [make_case(1, cfg, [14, 11, 5], 0.3), make_case(2, cfg, [20, 30, 9], 0.1),
+             make_case(3, cfg, [9, 12, 7, 4], 1.0)]
     for program, inputs in cases:
         ref = run_verilator(program, inputs, memories="amaranth")
         sram = run_verilator(program, inputs, memories="sram")

@@ -1,0 +1,1 @@
+"""ASIC target: gate-level statistics (Yosys), event counts and the energy/area model."""

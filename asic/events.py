@@ -1,0 +1,162 @@
+"""Event counts of an inference, derived exactly from the program and its inputs.
+
+Every count follows the RTL's rules (docs/architecture.md, hw/*.py), so it equals what
+the hardware does in a RUN (host I/O excluded), PE by PE and layer by layer:
+
+* the LNZD reads ``ceil(n_in / N)`` rows, each one read of every PE's source register
+  file, and broadcasts each non-zero input once; every PE's queue takes every broadcast
+  (one push, one pop) and its pointer unit reads both banks once per broadcast column;
+* a PE issues the entries (padding included) of its columns of non-zero inputs: one
+  codebook read, one multiply-accumulate, one accumulator read and one write each;
+* the sparse-matrix memory is read when the issued entry's word differs from the word
+  its read port holds (hw/spmat.py); the held word carries over columns, layers and
+  inferences, and is forgotten when the host writes the sparse-matrix memory;
+* per layer: one descriptor read; ``R = ceil(n_out / N)`` bias reads and accumulator
+  writes (preload), ``R`` accumulator reads and destination register-file writes
+  (write-back) in every PE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["LayerEvents", "layer_inputs", "inference_events", "batch_events", "MEMORIES",
+           "memory_geometry", "spmat_fetches"]
+
+# per-PE memories (name -> unit they belong to) and the central one
+MEMORIES = {"ptr_even": "pointer", "ptr_odd": "pointer", "spmat": "spmat",
+            "codebook": "arith", "accumulators": "arith", "bias": "actrw",
+            "act_src": "actrw", "act_dst": "actrw", "queue": "queue", "layers": "control"}
+
+
+def memory_geometry(cfg) -> dict:
+    """Memory name -> (width, depth) for ``cfg`` (``act_src``/``act_dst``: the two
+    register files; ``queue``: the activation FIFO, flip-flops)."""
+    from eiegen.hw.layouts import broadcast_layout
+    from amaranth.hdl import Shape
+    return {
+        "ptr_even": (cfg.ptr_bits, cfg.ptr_depth // 2),
+        "ptr_odd": (cfg.ptr_bits, cfg.ptr_depth // 2),
+        "spmat": (cfg.word_bits, cfg.spmat_depth),
+        "codebook": (cfg.weight_bits, cfg.max_layers * cfg.codebook_size),
+        "accumulators": (cfg.acc_bits, cfg.act_depth),
+        "bias": (cfg.acc_bits, cfg.bias_depth),
+        "act_src": (cfg.act_bits, cfg.act_depth),
+        "act_dst": (cfg.act_bits, cfg.act_depth),
+        "queue": (Shape.cast(broadcast_layout(cfg)).width, cfg.queue_depth),
+        "layers": (128, cfg.max_layers),
+    }
+
+
+@dataclass
+class LayerEvents:
+    """One layer's events. Per-PE arrays have shape ``(n_pe,)``.
+
+    ``reads`` / ``writes``: memory name (:data:`MEMORIES`) -> per-PE counts (``layers``:
+    a scalar, the central descriptor memory). ``macs``: entries issued per PE (padding
+    included). ``broadcasts``: non-zero inputs broadcast to all PEs.
+    """
+
+    layer: int
+    n_in: int
+    n_out: int
+    broadcasts: int
+    lnzd_rows: int
+    macs: np.ndarray
+    spmat_reads: np.ndarray
+    reads: dict = field(default_factory=dict)
+    writes: dict = field(default_factory=dict)
+    cycles: int | None = None  # the layer's cycles T_k (from the cycle model), if known
+
+    def to_dict(self) -> dict:
+        def plain(v):
+            return [int(x) for x in v] if isinstance(v, np.ndarray) else int(v)
+        return {"layer": self.layer, "n_in": self.n_in, "n_out": self.n_out,
+                "broadcasts": self.broadcasts, "lnzd_rows": self.lnzd_rows,
+                "macs": plain(self.macs), "spmat_reads": plain(self.spmat_reads),
+                "reads": {k: plain(v) for k, v in self.reads.items()},
+                "writes": {k: plain(v) for k, v in self.writes.items()},
+                "cycles": self.cycles}
+
+
+def layer_inputs(program, x_int) -> list:
+    """Each layer's input activations (the order its columns use) for one input."""
+    from eiegen.sim.golden import run_golden
+    x = np.asarray(x_int, dtype=np.int64)
+    return [x] + list(run_golden(program, x)[:-1])
+
+
+def spmat_fetches(starts, ends, per_word: int, held=None):
+    """Sparse-matrix word reads to issue the entry ranges ``[starts[i], ends[i])`` in
+    order (empty ranges issue nothing), with the read port holding word ``held``
+    (``None``: nothing) at the start. Returns ``(reads, held after)``."""
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.asarray(ends, dtype=np.int64)
+    keep = ends > starts
+    starts, ends = starts[keep], ends[keep]
+    if not len(starts):
+        return 0, held
+    first, last = starts // per_word, (ends - 1) // per_word
+    reads = int((last - first + 1).sum())
+    prev = np.concatenate([[-1 if held is None else held], last[:-1]])
+    reads -= int((prev == first).sum())
+    return reads, int(last[-1])
+
+
+def inference_events(program, x_int, *, held=None, cycles: bool = True):
+    """Events of one inference (all layers of a RUN) on integer input ``x_int``.
+
+    ``held`` is each PE's sparse-matrix word held from before (``None``: none, as after
+    loading the program). Returns ``(list of LayerEvents, held after)``. With ``cycles``
+    the layers' cycle counts come from :mod:`eiegen.sim.cycle_model` when it is there.
+    """
+    cfg = program.cfg
+    n = cfg.n_pe
+    held = [None] * n if held is None else list(held)
+    acts = layer_inputs(program, x_int)
+    timing = None
+    if cycles:
+        try:
+            from eiegen.sim.cycle_model import estimate_cycles
+            timing = estimate_cycles(program, x_int).layer_cycles
+        except ImportError:
+            timing = None
+    out = []
+    for k, lp in enumerate(program.layers):
+        a = np.asarray(acts[k])[:lp.n_in]
+        nz = np.flatnonzero(a != 0)
+        b = len(nz)
+        rows_in = -(-lp.n_in // n)
+        rows_out = -(-lp.n_out // n)
+        macs = np.zeros(n, dtype=np.int64)
+        spmat = np.zeros(n, dtype=np.int64)
+        for pe in range(n):
+            ptr = program.layer_pointers(k, pe)
+            starts, ends = ptr[nz], ptr[nz + 1]
+            macs[pe] = int((ends - starts).sum())
+            spmat[pe], held[pe] = spmat_fetches(starts, ends, cfg.entries_per_word, held[pe])
+        full = np.full(n, b, dtype=np.int64)
+        per_pe = lambda v: np.full(n, v, dtype=np.int64)  # noqa: E731
+        reads = {"ptr_even": full, "ptr_odd": full.copy(), "spmat": spmat,
+                 "codebook": macs.copy(), "accumulators": macs + rows_out,
+                 "bias": per_pe(rows_out), "act_src": per_pe(rows_in), "act_dst": per_pe(0),
+                 "queue": full.copy(), "layers": 1}
+        writes = {"ptr_even": per_pe(0), "ptr_odd": per_pe(0), "spmat": per_pe(0),
+                  "codebook": per_pe(0), "accumulators": macs + rows_out,
+                  "bias": per_pe(0), "act_src": per_pe(0), "act_dst": per_pe(rows_out),
+                  "queue": full.copy(), "layers": 0}
+        out.append(LayerEvents(k, lp.n_in, lp.n_out, b, rows_in, macs, spmat, reads, writes,
+                               None if timing is None else int(timing[k])))
+    return out, held
+
+
+def batch_events(program, inputs, *, cycles: bool = True) -> list:
+    """:func:`inference_events` for each input in order, the held sparse-matrix word
+    carried from one inference to the next (as on the hardware after one load)."""
+    held, result = None, []
+    for x in np.atleast_2d(np.asarray(inputs, dtype=np.int64)):
+        events, held = inference_events(program, x, held=held, cycles=cycles)
+        result.append(events)
+    return result

@@ -1,0 +1,82 @@
+"""The energy and area model: technology figures, sums of parts, dense baseline, the EIE
+comparison, `eiegen asic`."""
+
+import json
+
+import numpy as np
+import pytest
+
+from eiegen.arch import ArchConfig
+from eiegen.asic.energy import (EIE_TABLE2, UNIT_ORDER, area_model, eie_comparison,
+                                energy_report, format_eie_comparison, format_energy)
+from eiegen.asic.tech import technology
+from eiegen.cli import main
+from eiegen.compiler.compile import compile_network
+from eiegen.compiler.examples import random_network
+
+
+def test_45nm_figures():
+    t = technology("45nm")
+    assert t.sram_read_pj(64, 1024) == pytest.approx(10.0)            # 8 KB
+    assert t.sram_read_pj(64, 128 * 1024) == pytest.approx(100.0)     # 1 MB
+    assert t.mult_pj(32, 32) == pytest.approx(3.2, rel=0.05)          # Horowitz: 3.1
+    assert t.dram_pj(32) == 640.0 and t.add_pj(32) == 0.1
+    assert t.cell_area_um2("$_SDFFE_PP0P_") == pytest.approx(4.522 + 1.862 + 1.064)
+    assert t.cell_area_um2("$_DFF_P_") == 4.522
+    assert t.cell_area_um2("$_DFF_PP0_") == pytest.approx(4.522 + 0.798)
+    with pytest.raises(ValueError, match="unknown technology node '7nm'"):
+        technology("7nm")
+    # EIE Table II is self-consistent
+    assert sum(p for p, _ in EIE_TABLE2["by_module"].values() if p) == \
+        pytest.approx(EIE_TABLE2["total"][0], abs=2e-3)
+    assert sum(a for _, a in EIE_TABLE2["by_type"].values()) == EIE_TABLE2["total"][1]
+
+
+def _report(synth=None):
+    cfg = ArchConfig(n_pe=2)
+    rng = np.random.default_rng(3)
+    program = compile_network(random_network(rng, [24, 16, 8], density=0.2), cfg)
+    x = rng.normal(size=(2, 24))
+    x[rng.random(x.shape) < 0.6] = 0
+    inputs = np.vstack([program.quantize_input(x), np.zeros((1, 24), dtype=np.int64)])
+    return energy_report(program, inputs, synth=synth)
+
+
+def test_energy_sums_and_dense_baseline():
+    report = _report()
+    for inf in report["inferences"]:
+        assert inf["total"] == pytest.approx(sum(inf["by_unit"].values()))
+        assert inf["total"] == pytest.approx(sum(inf["by_kind"].values()))
+        assert inf["total"] == pytest.approx(sum(layer["total"] for layer in inf["layers"]))
+        for layer in inf["layers"]:
+            assert layer["total"] == pytest.approx(sum(layer["by_unit"].values()))
+            assert layer["dense"]["macs"] == layer["events"]["n_in"] * layer["events"]["n_out"]
+        assert inf["dense"] > 10 * inf["total"]          # DRAM weights dominate
+    zero = report["inferences"][-1]              # all-zero input: no MACs in layer 0
+    assert zero["layers"][0]["macs"] == 0 and zero["layers"][0]["by_kind"]["mac"] == 0
+    assert "pJ" in format_energy(report) and "saving" in format_energy(report)
+
+
+def test_area_model_and_eie_comparison():
+    cfg = ArchConfig.eie()
+    area = area_model(cfg)
+    assert set(area["units"]) == set(UNIT_ORDER)
+    assert area["total"] == pytest.approx(sum(u["total"] for u in area["units"].values()))
+    # 128 KB of sparse matrix at 0.346 um^2 per bit, 70 % efficiency
+    assert area["memories"]["spmat"] == pytest.approx(128 * 1024 * 8 * 0.346 / 0.7 + 2000)
+    cmp = eie_comparison(_report())
+    assert cmp["total"]["power_mw"] == pytest.approx(
+        sum(m["power_mw"] for m in cmp["modules"].values()))
+    text = format_eie_comparison(cmp)
+    assert "9.157" in text and "638024" in text
+
+
+def test_command_without_synthesis(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["asic", "--pe", "2", "--layers", "16,12,6", "--no-synth",
+                 "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "energy per inference" in text
+    data = json.loads(out.read_text())
+    assert data["config"]["n_pe"] == 2 and len(data["energy"]["inferences"]) == 2
+    assert "synthesis" not in data

@@ -1,0 +1,56 @@
+"""Gate-level statistics: the Yosys report parses, its totals equal the sum of its parts."""
+
+import json
+
+import pytest
+
+from eiegen.arch import ArchConfig
+from eiegen.asic.synth import PE_UNITS, UNITS, format_synth, parse_stat, synthesize, unit_of
+
+
+def test_unit_of():
+    assert unit_of("\\eie.pe3.arith") == (3, "arith")
+    assert unit_of("eie.pe12.pointer.even") == (12, "pointer")
+    assert unit_of("eie.pe0") == (0, "pe")
+    assert unit_of("eie.lnzd") == (None, "lnzd")
+    assert unit_of("eie") == (None, "top")
+    with pytest.raises(ValueError, match="unknown PE unit 'x'"):
+        unit_of("eie.pe0.x")
+
+
+def test_parse_stat_sums():
+    stat = {"modules": {
+        "\\eie": {"num_cells_by_type": {"$_AND_": 2, "\\eie.pe0": 1}},
+        "\\eie.pe0.arith": {"num_cells_by_type": {"$_XOR_": 10, "$_DFF_P_": 3}},
+        "\\eie.pe0.arith.acc": {"num_cells_by_type": {"eiegen_sram_1r1w": 1}},
+        "\\eie.pe1.arith": {"num_cells_by_type": {"$_XOR_": 10, "$_SDFFE_PP0P_": 3}},
+        "\\eie.control": {"num_cells_by_type": {"$_MUX_": 4}},
+    }}
+    r = parse_stat(stat, {"n_pe": 2})
+    assert r.units["arith"]["cells"] == 26 and r.units["arith"]["flops"] == 6
+    assert r.pes[1]["arith"]["cells"] == 13
+    assert r.total["cells"] == 2 + 26 + 4
+    assert r.total["area"] == pytest.approx(2 * 1.064 + 20 * 1.596 + 3 * 4.522
+                                            + 3 * (4.522 + 1.862 + 1.064) + 4 * 1.862)
+
+
+def test_synthesis_of_two_pes(tmp_path):
+    cfg = ArchConfig(n_pe=2)
+    r = synthesize(cfg, workdir=tmp_path)
+    assert (tmp_path / "yosys.log").exists()
+    data = json.loads(r.to_json())
+    for key in ("cells", "flops"):
+        assert r.total[key] == sum(u[key] for u in r.units.values())
+        assert r.total[key] == sum(m[key] for m in r.modules.values())
+        for unit in PE_UNITS:
+            assert r.units[unit][key] == sum(pe[unit][key] for pe in r.pes)
+    assert r.total["area"] == pytest.approx(sum(u["area"] for u in r.units.values()))
+    assert r.total["area"] == pytest.approx(r.total["flop_area"] + r.total["comb_area"])
+    assert data["total"]["cells"] == r.total["cells"]
+    # every unit has logic; the arithmetic unit (a multiplier) is the biggest of a PE
+    assert all(r.units[u]["cells"] > 0 for u in UNITS)
+    assert max(PE_UNITS, key=lambda u: r.units[u]["area"]) == "arith"
+    # the queue's memory is flip-flops: depth x (activation + column) bits at least
+    assert r.pes[0]["queue"]["flops"] >= cfg.queue_depth * (cfg.act_bits + 8)
+    table = format_synth(r)
+    assert "sparse-matrix read" in table and f"{r.total['cells']}" in table
