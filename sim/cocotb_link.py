@@ -11,6 +11,12 @@ Requests (one JSON object per line), each answered with one JSON line:
   {"op": "read", "n": k, "timeout": cycles}  -> {"words": [...], "cycle": c} or {"error": ...}
   {"op": "cycles"}                           -> {"cycle": c}
   {"op": "quit"}                             -> {"cycle": c}, then the test ends
+
+If the top level is the simulation shell (:mod:`eiegen.sim.shell`, ports ``bulk_go``,
+``bulk_count``, ``bulk_busy``), long writes go through its bulk word source: the words
+are written to the ``$readmemh`` file named by ``EIEGEN_BULK_FILE`` (also passed to the
+simulator as a plusarg) in chunks of ``BULK_DEPTH`` and streamed by the shell at one word
+per cycle, with no Python per word.
 """
 
 from __future__ import annotations
@@ -21,10 +27,13 @@ import socket
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, Event, First, ReadOnly, RisingEdge, Timer
+from cocotb.triggers import ClockCycles, Event, FallingEdge, First, ReadOnly, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
+from eiegen.sim.shell import BULK_DEPTH, write_bulk_file
+
 PERIOD_NS = 10
+BULK_MIN = 24  # shorter writes go word by word
 
 
 def _port(dut, name):
@@ -36,6 +45,31 @@ class _Stream:
         self.payload = _port(dut, f"{prefix}__payload")
         self.valid = _port(dut, f"{prefix}__valid")
         self.ready = _port(dut, f"{prefix}__ready")
+
+
+def _bulk_ports(dut):
+    """(bulk_go, bulk_count, bulk_busy) if the top level is the shell, else None."""
+    try:
+        return dut.bulk_go, dut.bulk_count, dut.bulk_busy
+    except AttributeError:
+        return None
+
+
+async def _bulk_write(clk, bulk, words, path):
+    """Stream ``words`` through the shell's bulk source, chunk by chunk."""
+    go, count, busy = bulk
+    for start in range(0, len(words), BULK_DEPTH):
+        chunk = words[start:start + BULK_DEPTH]
+        write_bulk_file(path, chunk)
+        count.value = len(chunk)
+        go.value = 1
+        await RisingEdge(clk)
+        go.value = 0
+        await ReadOnly()
+        if busy.value:
+            await FallingEdge(busy)
+        else:
+            await RisingEdge(clk)
 
 
 def _cycle() -> int:
@@ -56,6 +90,10 @@ async def serve(dut):
     dut.rst.value = 0
     await RisingEdge(clk)
 
+    bulk = _bulk_ports(dut)
+    if bulk is not None:
+        bulk[0].value = 0
+        bulk[1].value = 0
     received: list[int] = []
     arrived = Event()
 
@@ -88,7 +126,10 @@ async def serve(dut):
                 break
             req = json.loads(line)
             op = req["op"]
-            if op == "write":
+            if op == "write" and bulk is not None and len(req["words"]) >= BULK_MIN:
+                await _bulk_write(clk, bulk, req["words"], os.environ["EIEGEN_BULK_FILE"])
+                reply({"cycle": _cycle()})
+            elif op == "write":
                 for w in req["words"]:
                     src.payload.value = w
                     src.valid.value = 1

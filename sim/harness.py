@@ -14,7 +14,7 @@ import numpy as np
 
 from .driver import HostDriver, Inference
 from .link import SimLink
-from .shell import SHELL, build_extra_args, shell_verilog
+from .shell import SHELL, build_extra_args, shell_verilog, trace_extra_args
 from .verilator import VerilatorBuild, build_verilog, cache_dir
 
 __all__ = ["build_accelerator", "run_verilator", "VerilatorRun", "TOPLEVEL"]
@@ -46,7 +46,8 @@ def build_accelerator(cfg, program=None, *, waves: bool = False,
     # The simulation shell (sim/shell.py) wraps the design: a bulk word source for long
     # host writes, and only its ports visible to VPI (a faster model).
     return build_verilog(design.text + shell_verilog(TOPLEVEL), SHELL, waves=waves, tag=tag,
-                         extra_args=build_extra_args(cache_dir()))
+                         extra_args=build_extra_args(cache_dir())
+                         + (trace_extra_args(cache_dir()) if waves else []))
 
 
 def _images_key(program) -> str:

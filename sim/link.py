@@ -56,7 +56,10 @@ class SimLink:
         server.settimeout(connect_timeout)
         self._error: BaseException | None = None
         self._log = Path(self._tmp.name) / "sim.log"
-        env = {"EIEGEN_LINK": path, "EIEGEN_IN": in_port, "EIEGEN_OUT": out_port}
+        bulk = os.path.join(self._tmp.name, "bulk.hex")
+        env = {"EIEGEN_LINK": path, "EIEGEN_IN": in_port, "EIEGEN_OUT": out_port,
+               "EIEGEN_BULK_FILE": bulk}
+        self._plusargs = [f"+EIEGEN_BULK={bulk}"]
         self._thread = threading.Thread(target=self._run_sim, args=(env, waves), daemon=True)
         self._thread.start()
         try:
@@ -73,15 +76,15 @@ class SimLink:
         from cocotb_tools.runner import get_runner
 
         try:
+            # The model writes its trace to the path given with --trace-file (default
+            # dump.fst in the test directory), so several links can trace at once.
+            trace = ["--trace-file", str(Path(waves).resolve())] if waves else []
             get_runner("verilator").test(
                 test_module="eiegen.sim.cocotb_link", hdl_toplevel=self.build.toplevel,
                 hdl_toplevel_lang="verilog", build_dir=self.build.build_dir,
                 test_dir=self._tmp.name, extra_env=env, waves=bool(waves),
+                plusargs=self._plusargs, test_args=trace,
                 results_xml=os.path.join(self._tmp.name, "results.xml"), log_file=self._log)
-            if waves:
-                produced = sorted(Path(self.build.build_dir).glob("*.fst"))
-                if produced:
-                    Path(waves).write_bytes(produced[-1].read_bytes())
         except BaseException as e:  # reported to the host thread
             self._error = e
 

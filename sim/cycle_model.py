@@ -1,0 +1,257 @@
+"""A fast, cycle-exact model of the accelerator's timing (docs/architecture.md).
+
+The RTL's timing is a function of three things only: the layer shapes, each PE's column
+lengths (entries per column, padding included, from the program's pointers) and which
+input activations are non-zero. This module turns the per-cycle rules of the timing
+contract into a recurrence over *broadcasts* instead of cycles, so its cost grows with the
+number of non-zero activations (a few thousand per EIE layer), not with the cycle count,
+and every step is vectorised over the PEs.
+
+Derivation (0-based broadcasts ``i`` of the non-zero columns ``j_0 < j_1 < ...``; every
+time is a COMPUTE cycle number ``c``):
+
+* LNZD. Row ``r`` (columns ``r*N .. r*N+N-1``) is in the buffer one cycle after the
+  previous row finishes; a row without non-zeros finishes in its first cycle. So the
+  LNZD first *offers* non-zero ``i`` in cycle ``o_i = b_{i-1} + 1 + g_i`` where ``b`` is
+  the broadcast cycle and ``g_i`` the number of all-zero rows between the rows of
+  ``i-1`` and ``i`` (``o_0 = 1 + g_0``, the zero rows before the first non-zero).
+* Queues. Column ``i`` may be broadcast once every PE has room, i.e. once every PE has
+  popped column ``i - depth``: ``b_i = max(o_i, max_k q_k[i - depth] + 1)``.
+* One PE (``L`` = the column's entries in that PE, ``X`` = the cycle the column leaves
+  stage ``p_``, ``A`` = the cycle stage ``a_`` becomes free, i.e. the last issue of the
+  previous non-empty column): pop ``q_i = max(b_i + 1, X_{i-1})``; pointers in
+  ``P_i = q_i + 1``; ``X_i = P_i`` for an empty column, else ``max(P_i, A)``, after which
+  it issues in ``X_i + 1 .. X_i + L_i`` and ``A = X_i + L_i``.
+* End. ``done`` rises one cycle after the last row finishes (``b_last + 1 + g_tail``);
+  a PE is idle from ``max(X_last + 1, last issue + 4)``; ``C`` is one more than the
+  first cycle in which both hold.
+* Counters. ``busy`` = entries issued; ``stalled`` (PE ``k``, non-zero ``i``) = the
+  cycles ``o_i .. b_i - 1`` in which ``k``'s queue is still full, ``max(0, q_k[i-depth]
+  + 1 - o_i)``; ``starved`` = the cycles in which the queue is empty at the start
+  (outside every ``[b_i + 1, q_i]``) and nothing issues (outside every
+  ``[X_i + 1, X_i + L_i]``).
+
+A layer takes ``T_k = 1 + 2 * ceil(n_out / N) + C_k`` cycles (descriptor, preload,
+compute, write-back); RUN answers ``T = sum T_k``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["LayerTiming", "CycleEstimate", "layer_timing", "estimate_cycles",
+           "estimate_batch", "column_lengths_cached"]
+
+_NEVER = -(1 << 40)  # "no such event yet": below every cycle number
+
+
+@dataclass
+class LayerTiming:
+    """One layer's timing: compute cycles, the whole layer's cycles and the counters."""
+
+    compute: int  # C: cycles in COMPUTE
+    cycles: int  # T_k = 1 + 2R + C
+    busy: np.ndarray  # (n_pe,)
+    starved: np.ndarray
+    stalled: np.ndarray
+    broadcasts: int  # non-zero activations broadcast
+    work_bound: int  # the busiest PE's entries (= busy.max())
+
+    @property
+    def overhead(self) -> int:
+        """Cycles outside COMPUTE: descriptor, preload and write-back."""
+        return self.cycles - self.compute
+
+
+@dataclass
+class CycleEstimate:
+    """The model's prediction for one input vector (all layers of one RUN).
+
+    ``cycles`` is RUN's answer (and the ``cycles`` counter); ``busy``, ``starved`` and
+    ``stalled`` are per-PE lists equal to the COUNTERS response.
+    """
+
+    cycles: int
+    layer_cycles: list
+    compute_cycles: list
+    busy: list
+    starved: list
+    stalled: list
+    layers: list = field(default_factory=list, repr=False)  # LayerTiming per layer
+
+    @property
+    def work_bound(self) -> int:
+        """Sum over layers of the busiest PE's entries: no schedule can beat it."""
+        return int(sum(t.work_bound for t in self.layers))
+
+    @property
+    def efficiency(self) -> float:
+        """Load-balance efficiency of the compute phases: work bound / compute cycles."""
+        total = sum(self.compute_cycles)
+        return self.work_bound / total if total else 1.0
+
+    def counters_tuple(self):
+        """(cycles, busy, starved, stalled), counters wrapped to 32 bits like the RTL's."""
+        m = 0xFFFFFFFF
+        return (self.cycles & m, [b & m for b in self.busy], [s & m for s in self.starved],
+                [s & m for s in self.stalled])
+
+
+def column_lengths_cached(program, layer: int) -> np.ndarray:
+    """Entries of every column in every PE, (n_pe, n_in) int64, cached on the program."""
+    cache = program.__dict__.setdefault("_cycle_model_lengths", {})
+    if layer not in cache:
+        from eiegen.compiler.stats import column_lengths
+
+        cache[layer] = np.ascontiguousarray(column_lengths(program, layer), dtype=np.int64)
+    return cache[layer]
+
+
+def _interval_cover(starts: np.ndarray, ends: np.ndarray, length: int) -> np.ndarray:
+    """(n_pe, length) bool: cycle c lies in some [starts[i, k], ends[i, k]] of PE k.
+    Empty intervals (end < start) contribute nothing."""
+    n_pe = starts.shape[1]
+    ok = ends >= starts
+    pe = np.broadcast_to(np.arange(n_pe), starts.shape)[ok]
+    s, e = starts[ok], ends[ok] + 1
+    width = length + 1
+    diff = (np.bincount(pe * width + s, minlength=n_pe * width)
+            - np.bincount(pe * width + e, minlength=n_pe * width))
+    return np.cumsum(diff.reshape(n_pe, width), axis=1)[:, :length] > 0
+
+
+def layer_timing(lengths, act, n_pe: int, queue_depth: int, n_out: int) -> LayerTiming:
+    """Timing of one layer.
+
+    Parameters
+    ----------
+    lengths : (n_pe, n_in) int array
+        Entries of column ``j`` in PE ``k`` (padding included).
+    act : (n_in,) array
+        The layer's input activations (only which are non-zero matters).
+    n_pe, queue_depth : int
+        From the architecture config.
+    n_out : int
+        The layer's outputs (sets preload and write-back cycles).
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    act = np.asarray(act)
+    n_in = act.shape[0]
+    if lengths.shape != (n_pe, n_in):
+        raise ValueError(f"lengths must have shape ({n_pe}, {n_in}), got {lengths.shape}")
+    rows_out = -(-n_out // n_pe)
+    rows_in = -(-n_in // n_pe)
+    cols = np.flatnonzero(act != 0)
+    m = len(cols)
+    zero = np.zeros(n_pe, dtype=np.int64)
+    if m == 0:
+        compute = rows_in + 2
+        return LayerTiming(compute, 1 + 2 * rows_out + compute, zero, zero + compute,
+                           zero.copy(), 0, 0)
+    # zero rows before each non-zero's row, and after the last one
+    row = cols // n_pe
+    gaps = np.empty(m, dtype=np.int64)
+    gaps[0] = row[0]
+    gaps[1:] = np.maximum(row[1:] - row[:-1] - 1, 0)
+    g_tail = rows_in - 1 - int(row[-1])
+    lsel = np.ascontiguousarray(lengths[:, cols].T)  # (m, n_pe)
+    nonempty = lsel > 0
+
+    depth = queue_depth
+    q_all = np.empty((m, n_pe), dtype=np.int64)
+    x_all = np.empty((m, n_pe), dtype=np.int64)
+    b_all = np.empty(m, dtype=np.int64)
+    o_all = np.empty(m, dtype=np.int64)
+    qmax = np.empty(m, dtype=np.int64)
+    x = np.full(n_pe, _NEVER, dtype=np.int64)  # X of the previous column
+    a = np.full(n_pe, _NEVER, dtype=np.int64)  # a_ is free from this cycle
+    b = 0
+    gl = gaps.tolist()
+    maximum, where = np.maximum, np.where
+    for i in range(m):
+        o = b + 1 + gl[i]
+        b = o
+        if i >= depth:
+            lim = int(qmax[i - depth]) + 1
+            if lim > b:
+                b = lim
+        o_all[i] = o
+        b_all[i] = b
+        q = maximum(x, b + 1)
+        q_all[i] = q
+        qmax[i] = q.max()
+        p = q + 1
+        nz = nonempty[i]
+        x = where(nz, maximum(p, a), p)
+        a = where(nz, x + lsel[i], a)
+        x_all[i] = x
+
+    done = b + g_tail + 1
+    last_issue = where(a > _NEVER, a, _NEVER)
+    idle_from = maximum(x + 1, last_issue + 4)
+    c_end = max(done, int(idle_from.max()))
+    compute = c_end + 1
+
+    busy = lsel.sum(axis=0)
+    if m > depth:
+        stalled = maximum(q_all[:m - depth] + 1 - o_all[depth:, None], 0).sum(axis=0)
+    else:
+        stalled = zero.copy()
+    queued = _interval_cover(np.broadcast_to(b_all[:, None] + 1, q_all.shape), q_all, compute)
+    issuing = _interval_cover(x_all + 1, x_all + lsel, compute)
+    starved = compute - (queued | issuing).sum(axis=1)
+    return LayerTiming(compute, 1 + 2 * rows_out + compute, busy, starved.astype(np.int64),
+                       stalled, m, int(busy.max()))
+
+
+def _layer_inputs(program, x_int):
+    """Each layer's input activations (hardware order), from the golden model."""
+    from .golden import run_golden
+
+    x = np.asarray(x_int, dtype=np.int64)
+    return [x] + list(run_golden(program, x)[:-1])
+
+
+def estimate_cycles(program, x_int, *, queue_depth: int | None = None,
+                    activations=None) -> CycleEstimate:
+    """Predict RUN's cycle count and counters for one integer input vector.
+
+    Parameters
+    ----------
+    program : Program
+    x_int : (n_in,) int array, network order (as the host writes it)
+    queue_depth : int, optional
+        Override the config's queue depth (the column lengths do not depend on it, so a
+        depth sweep needs no recompilation).
+    activations : list of arrays, optional
+        Each layer's inputs, if already known (skips the golden model).
+    """
+    cfg = program.cfg
+    depth = cfg.queue_depth if queue_depth is None else int(queue_depth)
+    if depth < 1:
+        raise ValueError(f"queue_depth must be at least 1, got {depth}")
+    acts = activations if activations is not None else _layer_inputs(program, x_int)
+    layers = [layer_timing(column_lengths_cached(program, k), a, cfg.n_pe, depth, lp.n_out)
+              for k, (lp, a) in enumerate(zip(program.layers, acts))]
+    n = cfg.n_pe
+    total = lambda attr: [int(v) for v in sum((getattr(t, attr) for t in layers),
+                                               np.zeros(n, dtype=np.int64))]
+    return CycleEstimate(
+        cycles=int(sum(t.cycles for t in layers)),
+        layer_cycles=[t.cycles for t in layers],
+        compute_cycles=[t.compute for t in layers],
+        busy=total("busy"), starved=total("starved"), stalled=total("stalled"),
+        layers=layers)
+
+
+def estimate_batch(program, inputs, *, queue_depth: int | None = None) -> list:
+    """:func:`estimate_cycles` for each row of ``inputs`` (one golden run for the batch)."""
+    from .golden import run_golden
+
+    x = np.atleast_2d(np.asarray(inputs, dtype=np.int64))
+    outs = run_golden(program, x)[:-1]
+    return [estimate_cycles(program, x[i], queue_depth=queue_depth,
+                            activations=[x[i]] + [o[i] for o in outs])
+            for i in range(len(x))]
