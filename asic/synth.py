@@ -113,6 +113,13 @@ class SynthReport:
                 "cell_types": self.cell_types, "modules": self.modules,
                 "seconds": self.seconds}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "SynthReport":
+        """Read back :meth:`to_dict` (or the ``synthesis`` part of `eiegen asic --json`)."""
+        return cls(**{k: data[k] for k in ("config", "technology", "modules", "units",
+                                           "pes", "total", "cell_types")},
+                   seconds=data.get("seconds", 0.0))
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 

@@ -80,3 +80,15 @@ def test_command_without_synthesis(tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data["config"]["n_pe"] == 2 and len(data["energy"]["inferences"]) == 2
     assert "synthesis" not in data
+
+
+def test_command_reuses_a_synthesis_report(tmp_path, capsys):
+    from eiegen.asic.synth import parse_stat
+    cfg = ArchConfig(n_pe=2)
+    stat = {"modules": {"\\eie.pe0.arith": {"num_cells_by_type": {"$_XOR_": 10}},
+                        "\\eie.pe1.arith": {"num_cells_by_type": {"$_XOR_": 10}}}}
+    saved = tmp_path / "synth.json"
+    saved.write_text(parse_stat(stat, cfg.to_dict()).to_json())
+    assert main(["asic", "--pe", "2", "--layers", "16,12,6", "--synth-json", str(saved)]) == 0
+    assert "arithmetic" in capsys.readouterr().out
+    assert main(["asic", "--pe", "3", "--layers", "16,12,6", "--synth-json", str(saved)]) == 2

@@ -38,6 +38,9 @@ def register(sub) -> None:
     p.add_argument("--tech", default="45nm", help="technology node (default 45nm)")
     p.add_argument("--no-synth", action="store_true",
                    help="skip the Yosys synthesis (logic area and energy count as zero)")
+    p.add_argument("--synth-json", type=Path,
+                   help="reuse a synthesis report of the same config (the JSON of an earlier "
+                        "`eiegen asic --json` run) instead of running Yosys")
     p.add_argument("--netlist", type=Path,
                    help="also write the SRAM-wrapper netlist (eie.v, eiegen_sram_1r1w.v, "
                         "init/) into this folder")
@@ -74,7 +77,7 @@ def run(args) -> int:
     from eiegen.arch import ArchConfig
     from eiegen.asic.energy import (eie_comparison, energy_report, format_eie_comparison,
                                     format_energy)
-    from eiegen.asic.synth import format_synth, synthesize
+    from eiegen.asic.synth import SynthReport, format_synth, synthesize
     from eiegen.cli import CliError
     from eiegen.hw.verilog import write_design
 
@@ -95,8 +98,14 @@ def run(args) -> int:
         print(f"wrote the SRAM-wrapper netlist to {args.netlist} "
               f"({len(written['init'])} init files)")
     synth = None
-    if not args.no_synth:
+    if args.synth_json:
+        data = json.loads(args.synth_json.read_text())
+        synth = SynthReport.from_dict(data.get("synthesis", data))
+        if synth.config != cfg.to_dict():
+            raise CliError(f"the synthesis report in {args.synth_json} is for another config")
+    elif not args.no_synth:
         synth = synthesize(cfg, tech=args.tech)
+    if synth is not None:
         print(format_synth(synth))
         print(f"(Yosys: {synth.seconds:.0f} s)\n")
         out["synthesis"] = synth.to_dict()
