@@ -11,7 +11,7 @@ import sys
 from . import __version__
 
 # Modules under eiegen.commands, in the order `eiegen --help` lists them.
-COMMAND_MODULES = ("demo", "compress", "compile", "info", "verilog", "simulate", "asic")
+COMMAND_MODULES = ("demo", "compress", "compile", "info", "verilog", "simulate", "asic", "build", "run")
 
 
 class CliError(Exception):

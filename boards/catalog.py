@@ -1,0 +1,119 @@
+"""The boards eiegen knows: platform, device resources, default configuration, flow.
+
+A board entry says which amaranth-boards platform to build on, what the FPGA offers (for
+the fit check before synthesis and for the report), the architecture config used when
+none is given, how memories map (a memory backend for ``EIE(memories=...)``), which
+LEDs show activity and errors, and whether its tools are available here (the open flow:
+yowasp Yosys + nextpnr) or only the project is generated (vendor tools).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+from eiegen.arch import ArchConfig
+
+__all__ = ["Board", "BOARDS", "get_board", "board_names"]
+
+
+@dataclass(frozen=True)
+class Board:
+    """A board.
+
+    Attributes
+    ----------
+    name : str
+        What ``eiegen build --board`` takes.
+    platform : str
+        ``module:Class`` of the amaranth-boards platform.
+    family : str
+        ``ice40``, ``ecp5`` or ``xilinx7``.
+    device : str
+        The FPGA part.
+    resources : dict
+        What the FPGA has: ``lut``, ``ff``, ``bram`` (block RAM blocks: ``SB_RAM40_4K``
+        4 Kbit, ``DP16KD`` 18 Kbit, ``RAMB18E1`` 18 Kbit), ``dsp``, ``spram``.
+    clock_in : float
+        The board oscillator (Hz).
+    clock : float
+        The default requested design clock (Hz); a PLL makes it when it differs.
+    config : dict
+        The default architecture config (``ArchConfig`` fields).
+    spram_spmat : bool
+        Sparse-matrix memories in SPRAM (iCE40 UP5K) instead of block RAM.
+    open_flow : bool
+        yowasp Yosys + nextpnr build it here; otherwise only the project is generated.
+    led_activity, led_error : int
+        ``led`` resource numbers.
+    baud : int
+        The default UART baud rate.
+    """
+
+    name: str
+    platform: str
+    family: str
+    device: str
+    resources: dict
+    clock_in: float
+    clock: float
+    config: dict = field(default_factory=dict)
+    spram_spmat: bool = False
+    open_flow: bool = True
+    led_activity: int = 0
+    led_error: int = 1
+    baud: int = 115200
+    notes: str = ""
+
+    def platform_class(self):
+        module, cls = self.platform.split(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def default_config(self) -> ArchConfig:
+        return ArchConfig(**self.config)
+
+
+BOARDS = {
+    "icebreaker": Board(
+        name="icebreaker", platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
+        family="ice40", device="iCE40UP5K-SG48",
+        resources={"lut": 5280, "ff": 5280, "bram": 30, "dsp": 8, "spram": 4},
+        clock_in=12e6, clock=30e6,
+        # Fits the digits MLP (64-300-100-10) on 4 PEs: 2 entries (16 bits) per
+        # sparse-matrix word so that one PE's matrix is one 16384 x 16 SPRAM block
+        # (4096 words addressed, 14-bit pointers: logic cells are the tight resource).
+        config=dict(n_pe=4, entries_per_word=2, spmat_depth=4096, ptr_depth=512,
+                    act_depth=80, bias_depth=128, max_layers=3, queue_depth=2, act_bits=8,
+                    weight_bits=8, acc_bits=16),
+        spram_spmat=True, led_activity=1, led_error=0,
+        notes="sparse matrix in SPRAM (one 16K x 16 block per PE), other memories in EBR"),
+    "ulx3s": Board(
+        name="ulx3s", platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
+        family="ecp5", device="LFE5U-85F-6BG381C",
+        resources={"lut": 83640, "ff": 83640, "bram": 208, "dsp": 156, "spram": 0},
+        clock_in=25e6, clock=75e6,
+        config=dict(n_pe=16, spmat_depth=1024, ptr_depth=1024, act_depth=64,
+                    bias_depth=256, max_layers=8),
+        notes="every memory in DP16KD block RAM or distributed RAM"),
+    "arty_a7": Board(
+        name="arty_a7", platform="amaranth_boards.arty_a7:ArtyA7_35Platform",
+        family="xilinx7", device="xc7a35ti-csg324-1L",
+        resources={"lut": 20800, "ff": 41600, "bram": 100, "dsp": 90, "spram": 0},
+        clock_in=100e6, clock=100e6,
+        config=dict(n_pe=8, spmat_depth=1024, ptr_depth=1024, act_depth=64,
+                    bias_depth=256, max_layers=8),
+        open_flow=False, led_activity=0, led_error=1,
+        notes="Vivado is not available here: the project is generated, not built"),
+}
+
+
+def board_names() -> list[str]:
+    return sorted(BOARDS)
+
+
+def get_board(name: str) -> Board:
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise ValueError(f"unknown board {name!r}; known boards: {', '.join(board_names())}") \
+            from None

@@ -1,0 +1,66 @@
+"""`eiegen run`: run a compiled program on a board over its serial port."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "run", help="run a program on a board over its UART",
+        description="Connect to a board running an eiegen bitstream (eiegen build), check "
+                    "its configuration, load the program, stream the inputs, read outputs "
+                    "and performance counters, and compare with the golden model. A timeout "
+                    "or a garbled link is an error, never a hang. --port takes a device or "
+                    "a pyserial URL (socket://host:port reaches a simulated board).")
+    p.add_argument("program", type=Path, help="program folder written by `eiegen compile`")
+    p.add_argument("--port", required=True, help="serial device or pyserial URL")
+    p.add_argument("--inputs", type=Path,
+                   help=".npy of inputs (batch, n_in): floats are quantized, integers used as "
+                        "they are (default: 8 random inputs in [-1, 1], seed 0)")
+    p.add_argument("--limit", type=int, help="run only the first N inputs")
+    p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
+    p.add_argument("--clock", type=float, default=30e6,
+                   help="the design clock in Hz, for timeouts (default 30e6)")
+    p.add_argument("--timeout", type=float, default=2.0,
+                   help="seconds allowed per response on top of transfer time (default 2)")
+    p.add_argument("--no-load", action="store_true",
+                   help="do not load the program (the bitstream holds it; not on iCEBreaker, "
+                        "whose sparse matrix lives in SPRAM)")
+    p.add_argument("--no-reset", action="store_true", help="do not send a break first")
+    p.add_argument("-o", "--output", type=Path, help="write the results as JSON here")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from eiegen.boards.host import run_board
+    from eiegen.boards.serial_link import BoardLinkError
+    from eiegen.cli import CliError
+    from eiegen.commands.simulate import load_inputs
+    from eiegen.compiler.program import Program
+    from eiegen.hw.protocol import ProtocolError
+
+    program = Program.load(args.program)
+    x = load_inputs(args.inputs, program, args.limit)
+    try:
+        result = run_board(args.port, program, x, load=not args.no_load, baud=args.baud,
+                           clock_hz=args.clock, timeout=args.timeout,
+                           reset=not args.no_reset)
+    except (BoardLinkError, ProtocolError) as e:
+        raise CliError(str(e)) from None
+    rep = result.to_dict()
+    if args.output:
+        args.output.write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
+    n = len(x)
+    print(f"board: {result.info['n_pe']} PEs, config {result.info['digest']}")
+    print(f"inputs: {n}, outputs equal to the golden model: "
+          f"{'yes' if result.match else f'NO ({result.mismatches} of {n} differ)'}")
+    cyc = result.cycles
+    print(f"cycles per input: min {min(cyc)}, max {max(cyc)}, mean {sum(cyc) / n:.1f}")
+    busy = [sum(c.busy) for c in result.counters]
+    print(f"PE busy cycles per input (all PEs): mean {sum(busy) / n:.1f}")
+    print(f"wall time {result.seconds:.2f} s ({result.link_bytes[0]} bytes sent, "
+          f"{result.link_bytes[1]} received)", file=sys.stderr)
+    return 0 if result.match else 1
