@@ -81,8 +81,8 @@ BOARDS = {
         clock_in=12e6, clock=30e6,
         # Fits the digits MLP (64-300-100-10) on 4 PEs: 2 entries (16 bits) per
         # sparse-matrix word so that one PE's matrix is one 16384 x 16 SPRAM block
-        # (4096 words addressed, 14-bit pointers: logic cells are the tight resource).
-        config=dict(n_pe=4, entries_per_word=2, spmat_depth=4096, ptr_depth=512,
+        # (2048 words addressed, 13-bit pointers: logic cells are the tight resource).
+        config=dict(n_pe=4, entries_per_word=2, spmat_depth=2048, ptr_depth=512,
                     act_depth=80, bias_depth=128, max_layers=3, queue_depth=2, act_bits=8,
                     weight_bits=8, acc_bits=16),
         spram_spmat=True, led_activity=1, led_error=0,

@@ -76,6 +76,7 @@ def memory_plan(board, cfg) -> list[MemoryPlan]:
         else:
             plan.append(MemoryPlan(name, width, depth, count, "bram",
                                    bram_blocks(fam, width, depth)))
+    plan.append(MemoryPlan("uart_fifo", 8, 512, 1, "bram", bram_blocks(fam, 8, 512)))
     plan.append(MemoryPlan("layers", 128, max(cfg.max_layers, 2), 1, "logic", 0))
     plan.append(MemoryPlan("queue", act + cfg.n_pe.bit_length() + 16, cfg.queue_depth, n,
                            "logic", 0))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from amaranth.hdl import (ClockDomain, ClockSignal, Const, DomainRenamer, Elaboratable, Module,
                           ResetSignal, Signal)
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
@@ -171,12 +171,12 @@ class BoardTop(Elaboratable):
             m.submodules.pll = pll = ICE40PLL(self.pll, pad.io)
             clk, locked = pll.clk, pll.locked
         else:
-            pin = platform.request(clk_res, 0)
+            m.submodules.clk_buf = clk_buf = io.Buffer("i", platform.request(clk_res, 0, dir="-"))
             if self.pll is not None:
-                m.submodules.pll = pll = ECP5PLL(self.pll, pin.i)
+                m.submodules.pll = pll = ECP5PLL(self.pll, clk_buf.i)
                 clk, locked = pll.clk, pll.locked
             else:
-                clk, locked = pin.i, Const(1)
+                clk, locked = clk_buf.i, Const(1)
         if self.pll is None or board.family != "ice40":
             # nextpnr-ice40 derives the PLL output's constraint from the input's
             platform.add_clock_constraint(clk, self.clock)
@@ -192,8 +192,13 @@ class BoardTop(Elaboratable):
                 m.d.free += por_done.eq(1)
         m.d.comb += ResetSignal("sync").eq(~por_done | core.brk)
 
-        uart = platform.request("uart", 0)
-        m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx),
-                     platform.request("led", board.led_activity).o.eq(core.led_activity),
-                     platform.request("led", board.led_error).o.eq(core.led_error)]
+        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+        m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
+        m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)
+        m.submodules.led_act = led_act = io.Buffer(
+            "o", platform.request("led", board.led_activity, dir="-"))
+        m.submodules.led_err = led_err = io.Buffer(
+            "o", platform.request("led", board.led_error, dir="-"))
+        m.d.comb += [core.rx.eq(rx_buf.i), tx_buf.o.eq(core.tx),
+                     led_act.o.eq(core.led_activity), led_err.o.eq(core.led_error)]
         return m

@@ -1,0 +1,132 @@
+"""Board builds: fit checks with numbers, PLL settings, project generation for a board
+without tools (Arty A7), the CLI, and one real iCEBreaker build (slow)."""
+
+import json
+
+import pytest
+
+from eiegen.arch import ArchConfig
+from eiegen.boards.catalog import board_names, get_board
+from eiegen.boards.fit import FitError, check_fit, check_program, memory_plan
+from eiegen.boards.pll import ecp5_pll, ice40_pll
+from eiegen.boards.top import uart_divisor
+from eiegen.cli import main
+from eiegen.compiler.compile import compile_network
+from eiegen.compiler.digits import digits_data, load_shipped
+
+
+def test_boards_known():
+    assert {"icebreaker", "ulx3s", "arty_a7"} <= set(board_names())
+    with pytest.raises(ValueError, match="unknown board 'nope'; known boards: arty_a7"):
+        get_board("nope")
+
+
+def test_default_configs_fit():
+    for name in board_names():
+        board = get_board(name)
+        plan = check_fit(board, board.default_config())
+        assert any(m.name == "spmat" for m in plan)
+    ice = memory_plan(get_board("icebreaker"), get_board("icebreaker").default_config())
+    spmat = next(m for m in ice if m.name == "spmat")
+    assert (spmat.kind, spmat.count, spmat.blocks_each, spmat.width) == ("spram", 4, 1, 16)
+
+
+def test_config_too_big_for_the_up5k_is_refused_with_numbers():
+    board = get_board("icebreaker")
+    cfg = board.default_config().replace(entries_per_word=8, spmat_depth=16384)
+    with pytest.raises(FitError) as e:
+        check_fit(board, cfg)
+    msg = str(e.value)
+    assert "SPRAM" in msg and "= 16" in msg and "has 4" in msg and "entries_per_word <= 2" in msg
+    cfg = board.default_config().replace(act_bits=16, weight_bits=16, acc_bits=32)
+    with pytest.raises(FitError, match=r"block RAM: the memories need 37 blocks, the "
+                                       r"iCE40UP5K-SG48 has 30"):
+        check_fit(board, cfg)
+    with pytest.raises(FitError, match="DSP: 9 PEs need 9 multipliers"):
+        check_fit(board, board.default_config().replace(n_pe=9, act_depth=40))
+
+
+def test_program_that_does_not_fit_the_board_is_refused_with_numbers():
+    board = get_board("icebreaker")
+    cfg = board.default_config()
+    big = ArchConfig(n_pe=8)  # the digits MLP as compiled for 8 PEs and default memories
+    x = digits_data()[0]
+    program = compile_network(load_shipped("compressed"), big, calibration=x)
+    with pytest.raises(FitError) as e:
+        check_program(board, cfg, program)
+    msg = str(e.value)
+    assert "PEs: the program needs 8, the icebreaker build has 4" in msg
+    assert "layers: the program needs 3" not in msg  # 3 layers do fit
+    mine = compile_network(load_shipped("compressed"), cfg, calibration=x)
+    check_program(board, cfg, mine)  # the digits MLP fits the iCEBreaker config
+
+
+def test_build_cli_refuses_a_program_that_does_not_fit(tmp_path, capsys):
+    program = compile_network(load_shipped("compressed"), ArchConfig(n_pe=8),
+                              calibration=digits_data()[0])
+    program.save(tmp_path / "prog")
+    rc = main(["build", "--board", "icebreaker", "--program", str(tmp_path / "prog"),
+               "--config", str(_save(tmp_path, get_board("icebreaker").default_config())),
+               "-o", str(tmp_path / "b")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "does not fit the icebreaker" in err and "needs 8" in err
+
+
+def _save(tmp_path, cfg):
+    path = tmp_path / "cfg.json"
+    cfg.save(path)
+    return path
+
+
+def test_pll_settings():
+    s = ice40_pll(12e6, 30e6)
+    assert s.f_out == 30e6
+    assert s.params == {"DIVR": 0, "DIVF": 79, "DIVQ": 5, "FILTER_RANGE": 1}
+    assert ice40_pll(12e6, 33e6).f_out <= 33e6
+    e = ecp5_pll(25e6, 75e6)
+    assert e.f_out == 75e6 and 400e6 <= 75e6 * e.params["CLKOP_DIV"] <= 800e6
+    with pytest.raises(ValueError, match="cannot make"):
+        ice40_pll(12e6, 1e6)
+
+
+def test_uart_divisor():
+    assert uart_divisor(30e6, 115200) == 260
+    with pytest.raises(ValueError, match="too slow"):
+        uart_divisor(300e3, 115200)
+
+
+def test_arty_project_is_generated_without_tools(tmp_path, capsys):
+    out = tmp_path / "arty"
+    assert main(["build", "--board", "arty_a7", "-o", str(out)]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"eie_arty_a7.v", "eie_arty_a7.xdc", "eie_arty_a7.tcl", "build_eie_arty_a7.sh",
+            "report.json", "report.txt", "config.json"} <= names
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["ok"] and not rep["tools_run"] and rep["config"]["n_pe"] == 8
+    assert "module eie_arty_a7" in (out / "eie_arty_a7.v").read_text()
+    assert "vendor tools are not run" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_icebreaker_build(tmp_path):
+    """A real iCEBreaker build with the open flow: the board config fits, the report
+    has resources vs available and fmax; (slow: minutes)."""
+    from eiegen.boards.build import BuildError, build_board
+
+    out = tmp_path / "ice"
+    try:
+        result = build_board("icebreaker", out_dir=out, seed=1)
+        rep = result.report
+        assert result.bitstream.exists() and result.bitstream.stat().st_size > 100_000
+    except BuildError:  # timing missed: still a complete report, with the numbers
+        rep = json.loads((out / "report.json").read_text())
+        assert "timing" in rep["failure"] and "MHz" in rep["failure"]
+    assert rep["utilisation"]["spram"]["used"] == 4
+    assert rep["utilisation"]["dsp"]["used"] == 4
+    assert rep["utilisation"]["bram"]["used"] <= 30
+    assert rep["utilisation"]["lc"]["available"] == 5280
+    assert rep["fmax_mhz"] > 10
+    spmat = next(m for m in rep["memories"] if m["memory"] == "spmat")
+    assert spmat["cells"] == ["SB_SPRAM256KA"]
+    assert "fmax" in (out / "report.txt").read_text()
