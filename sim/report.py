@@ -68,6 +68,12 @@ def simulation_report(program, x_int, outputs, counters, *, model=None,
                               "error": (model_total - total_cycles) / max(1, total_cycles)}
         for k, layer in enumerate(rep["layers"]):
             layer["cycles"] = int(sum(e.layer_cycles[k] for e in model))
+            layer["compute_cycles"] = int(sum(e.compute_cycles[k] for e in model))
+            layer["load_balance_efficiency"] = (layer["work_bound"] / layer["compute_cycles"]
+                                                if layer["compute_cycles"] else 1.0)
+    rep["totals"] = {"busy": int(busy.sum()), "starved": int(starved.sum()),
+                     "stalled": int(stalled.sum()),
+                     "mean_utilisation": float(busy.sum() / max(1, total_cycles * busy.shape[1]))}
     return rep
 
 
@@ -86,11 +92,18 @@ def format_report(rep: dict) -> str:
         m = rep["cycle_model"]
         agreement = "exact" if m["matches_rtl"] else f"{m['error']:+.2%} off"
         lines.append(f"cycle model: {m['total']} cycles ({agreement})")
+    if "totals" in rep:
+        t = rep["totals"]
+        lines.append(f"PE utilisation {t['mean_utilisation']:.1%} (mean); starved "
+                     f"{t['starved']}, stalled {t['stalled']} PE-cycles")
     lines.append("")
-    lines.append(f"{'layer':<10}{'cycles':>10}{'work bound':>12}")
+    lines.append(f"{'layer':<10}{'cycles':>10}{'compute':>10}{'work bound':>12}{'LB eff':>8}"
+                 "   (cycles: cycle model)")
     for layer in rep["layers"]:
+        eff = layer.get("load_balance_efficiency")
         lines.append(f"{layer['name'][:10]:<10}{layer.get('cycles', '-'):>10}"
-                     f"{layer['work_bound']:>12}")
+                     f"{layer.get('compute_cycles', '-'):>10}{layer['work_bound']:>12}"
+                     + (f"{eff:>8.1%}" if eff is not None else f"{'-':>8}"))
     lines.append("")
     lines.append(f"{'PE':>4}{'busy':>10}{'starved':>10}{'stalled':>10}{'util':>8}")
     pe = rep["per_pe"]
@@ -115,7 +128,8 @@ def plot_report(rep: dict, path) -> None:
     pe = rep["per_pe"]
     n = len(pe["busy"])
     idx = np.arange(n)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    per_layer = all("compute_cycles" in layer for layer in rep["layers"])
+    fig, axes = plt.subplots(1, 3 if per_layer else 2, figsize=(18 if per_layer else 12, 4))
     ax = axes[0]
     ax.bar(idx, pe["busy"], label="busy")
     ax.bar(idx, pe["starved"], bottom=pe["busy"], label="starved (queue empty)")
@@ -133,6 +147,18 @@ def plot_report(rep: dict, path) -> None:
     ax.set_ylabel("entries processed (all inputs)")
     ax.set_title("per-PE work per layer")
     ax.legend(fontsize=8)
+    if per_layer:
+        ax = axes[2]
+        names = [layer["name"] for layer in rep["layers"]]
+        li = np.arange(len(names))
+        ax.bar(li - 0.2, [layer["compute_cycles"] for layer in rep["layers"]], 0.4,
+               label="compute cycles (cycle model)")
+        ax.bar(li + 0.2, [layer["work_bound"] for layer in rep["layers"]], 0.4,
+               label="work bound (busiest PE)")
+        ax.set_xticks(li, names)
+        ax.set_ylabel("cycles (all inputs)")
+        ax.set_title("per-layer cycles")
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100, metadata={"Software": None})
     plt.close(fig)

@@ -94,12 +94,9 @@ def run(args) -> int:
     result = run_verilator(program, x, preload=args.preload, waves=args.waves,
                            progress=ProgressBar())
     seconds = time.monotonic() - start - result.build.build_seconds
-    model = None
-    try:
-        from eiegen.sim.cycle_model import estimate_cycles
-        model = [estimate_cycles(program, xi) for xi in x]
-    except ImportError:
-        pass
+    from eiegen.sim.cycle_model import estimate_batch
+
+    model = estimate_batch(program, x)  # per-layer cycles; checked against the counters
     rep = simulation_report(program, x, result.outputs, [r.counters for r in result.inferences],
                             model=model, build_seconds=result.build.build_seconds,
                             sim_seconds=seconds)

@@ -1,0 +1,38 @@
+"""run_verilator: one cached build per configuration, programs loaded through the host
+protocol, outputs equal to the golden model, counters equal to the cycle model."""
+
+import numpy as np
+import pytest
+
+from eiegen.sim.cycle_model import estimate_batch
+from eiegen.sim.golden import run_golden
+from eiegen.sim.harness import build_accelerator, run_verilator
+from eiegen.sim.regression import make_case
+
+
+@pytest.mark.verilator
+def test_run_verilator_two_programs_one_build():
+    calls = []
+    runs = []
+    for seed in (1, 2):
+        case = make_case("n2", seed)  # the regression's configuration: its build is reused
+        run = run_verilator(case.program, case.inputs, progress=lambda d, t: calls.append((d, t)))
+        runs.append(run)
+        assert run.info["n_pe"] == 2
+        np.testing.assert_array_equal(run.outputs, run_golden(case.program, case.inputs)[-1])
+        for inf, est in zip(run.inferences, estimate_batch(case.program, case.inputs)):
+            assert inf.cycles == est.cycles == inf.counters.cycles
+            assert list(inf.counters.busy) == est.busy
+            assert list(inf.counters.starved) == est.starved
+            assert list(inf.counters.stalled) == est.stalled
+    assert runs[0].build.build_dir == runs[1].build.build_dir
+    assert runs[1].build.build_seconds == 0.0  # from the cache
+    assert calls[0] == (0, len(make_case("n2", 1).inputs)) and calls[-1][0] == calls[-1][1]
+
+
+@pytest.mark.verilator
+def test_single_vector():
+    case = make_case("n1", 4)
+    run = run_verilator(case.program, case.inputs[0])
+    assert run.outputs.shape == (1, case.program.n_out)
+    assert build_accelerator(case.program.cfg).build_dir == run.build.build_dir

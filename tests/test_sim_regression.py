@@ -1,0 +1,84 @@
+"""The hardware regression in Verilator: every configuration of
+eiegen.sim.regression.CONFIGS is built once and runs its seeded cases in one simulation
+session; every output word must equal the golden model's and every counter the cycle
+model's. A failure names the seed and a one-line replay command."""
+
+import pytest
+
+from eiegen.sim.regression import (CONFIGS, KINDS, make_case, replay_command,
+                                   run_verilator_cases)
+
+# seeds per configuration: together about 240 cases and 600 input vectors
+SEEDS = {"n1": 40, "n2": 40, "n4": 40, "n4q1": 40, "n7": 30, "n16": 25, "n64": 15}
+SLOW = {"n16", "n64"}  # the largest builds
+
+
+def test_every_config_has_seeds():
+    assert set(SEEDS) == set(CONFIGS)
+    assert {c.n_pe for c in CONFIGS.values()} >= {1, 2, 4, 7, 16, 64}
+    assert {c.queue_depth for c in CONFIGS.values()} >= {1, 2, 4, 8, 16}
+    assert len({c.word_bits for c in CONFIGS.values()}) >= 5
+
+
+def test_cases_cover_the_stress_kinds():
+    cases = [make_case(name, s) for name in ("n2", "n4q1", "n16") for s in range(12)]
+    assert {c.kind for c in cases} == set(KINDS)
+    programs = [c.program for c in cases]
+    assert any(sum(sum(lp.padding) for lp in p.layers) for p in programs)  # padding
+    assert any(lp.n_out % p.cfg.n_pe for p in programs for lp in p.layers)
+    assert any(min(c.densities) == 0.0 for c in cases) and any(
+        max(c.densities) == 1.0 for c in cases)
+    assert any(not c.inputs[0].any() for c in cases)  # an all-zero input vector
+    assert {len(c.sizes) - 1 for c in cases} == {2, 3, 4}
+    # empty columns in some layer of some case
+    from eiegen.compiler.stats import column_lengths
+    assert any((column_lengths(p, 0).sum(axis=0) == 0).any() for p in programs)
+
+
+def test_saturating_case_saturates():
+    from eiegen.sim.golden import run_golden
+    case = next(make_case("n4", s) for s in range(20) if KINDS[s % len(KINDS)] == "saturate")
+    hi = (1 << (case.program.cfg.act_bits - 1)) - 1
+    outs = run_golden(case.program, case.inputs)
+    assert any((o == hi).any() for o in outs)
+
+
+def test_cases_are_deterministic():
+    a, b = make_case("n7", 5), make_case("n7", 5)
+    assert a.sizes == b.sizes and (a.inputs == b.inputs).all()
+    assert "--seed 5" in replay_command("n7", 5)
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in SEEDS])
+def test_regression(name):
+    results = run_verilator_cases(name, range(SEEDS[name]))
+    failed = [r for r in results if not r.ok]
+    assert not failed, "\n".join(r.message() for r in failed)
+    assert len(results) == SEEDS[name]
+
+
+def test_a_failure_names_the_seed_and_the_replay_command():
+    from types import SimpleNamespace
+
+    from eiegen.sim.cycle_model import estimate_batch
+    from eiegen.sim.golden import run_golden
+    from eiegen.sim.regression import check_case
+    case = make_case("n2", 3)
+    golden = run_golden(case.program, case.inputs)[-1]
+    counters = [SimpleNamespace(cycles=e.cycles + 1, busy=e.busy, starved=e.starved,
+                                stalled=e.stalled) for e in estimate_batch(case.program,
+                                                                           case.inputs)]
+    result = check_case(case, [g + 1 for g in golden], counters, "verilator")
+    assert not result.ok
+    msg = result.message()
+    assert "seed 3" in msg and replay_command("n2", 3) in msg
+    assert "golden" in msg and "counter cycles" in msg
+
+
+def test_replay_cli_model(capsys):
+    from eiegen.sim.regression import main
+    assert main(["--config", "n4", "--seed", "1", "2", "--sim", "model", "-v"]) == 0
+    out = capsys.readouterr().out
+    assert "seed 1" in out and "seed 2" in out and "ok (model" in out
