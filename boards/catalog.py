@@ -78,7 +78,9 @@ BOARDS = {
         name="icebreaker", platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
         family="ice40", device="iCE40UP5K-SG48",
         resources={"lut": 5280, "ff": 5280, "bram": 30, "dsp": 8, "spram": 4},
-        clock_in=12e6, clock=30e6,
+        # 18 MHz: what the 99%-full UP5K routes at (19.6 MHz achieved at seed 1 when
+        # 30 MHz, the goal, is requested; bench/results/boards.json)
+        clock_in=12e6, clock=18e6,
         # Fits the digits MLP (64-300-100-10) on 4 PEs: 2 entries (16 bits) per
         # sparse-matrix word so that one PE's matrix is one 16384 x 16 SPRAM block
         # (2048 words addressed, 13-bit pointers: logic cells are the tight resource).
