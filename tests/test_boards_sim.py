@@ -52,10 +52,12 @@ def _program(cfg, seed, sizes):
 
 
 @pytest.mark.verilator
-def test_simulated_icebreaker_end_to_end():
+def test_simulated_icebreaker_end_to_end(tmp_path, capsys):
     """The iCEBreaker top (SPRAM sparse matrix, its board config) over the UART: the
-    driver loads each random network through the protocol and gets the golden outputs."""
+    driver loads each random network through the protocol and gets the golden outputs;
+    then `eiegen run` does the same through the command line."""
     from eiegen.boards.sim import SimBoard
+    from eiegen.cli import main
 
     board = get_board("icebreaker")
     cfg = board.default_config()
@@ -67,6 +69,14 @@ def test_simulated_icebreaker_end_to_end():
             assert all(c > 0 for c in result.cycles)
             assert all(sum(c.busy) > 0 for c in result.counters)
             assert result.info["n_pe"] == cfg.n_pe
+        program.save(tmp_path / "prog")
+        np.save(tmp_path / "x.npy", x)
+        rc = main(["run", str(tmp_path / "prog"), "--port", sim.url, "--inputs",
+                   str(tmp_path / "x.npy"), "--clock", "1e6", "--timeout", "30",
+                   "-o", str(tmp_path / "run.json")])
+        out = capsys.readouterr().out
+        assert rc == 0, out
+        assert "outputs equal to the golden model: yes" in out
 
 
 @pytest.mark.verilator
