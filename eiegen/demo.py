@@ -28,6 +28,7 @@ def run_demo(out: Path, *, n_pe: int = 8, queue_depth: int = 8, balance: bool = 
     from eiegen.compiler.digits import digits_data, load_shipped, run_digits_pipeline, train_dense
     from eiegen.compiler.stats import program_stats
     from eiegen.hw.verilog import generate
+    from eiegen.sim.cycle_model import estimate_batch
     from eiegen.sim.golden import run_golden
     from eiegen.sim.harness import run_verilator
     from eiegen.sim.report import simulation_report
@@ -78,6 +79,7 @@ def run_demo(out: Path, *, n_pe: int = 8, queue_depth: int = 8, balance: bool = 
     rtl = run.outputs
     rtl_pred = np.argmax(program.to_network_order(rtl), axis=1)
     sim_rep = simulation_report(program, x_int, rtl, [r.counters for r in run.inferences],
+                                model=estimate_batch(program, x_int),
                                 build_seconds=run.build.build_seconds,
                                 sim_seconds=timings["simulate"] - run.build.build_seconds)
 
@@ -93,6 +95,12 @@ def run_demo(out: Path, *, n_pe: int = 8, queue_depth: int = 8, balance: bool = 
         "compression_ratio": creport.total()["ratio"],
         "cycles_per_inference": mean_cycles,
         "load_balance_efficiency": sim_rep["load_balance_efficiency"],
+        # the same ratio over the COMPUTE phases only (without descriptor reads, bias
+        # preload and write-back, which cost 1 + 2 * ceil(n_out / N) cycles per layer)
+        "compute_load_balance_efficiency": (
+            sum(layer["work_bound"] for layer in sim_rep["layers"])
+            / max(1, sum(layer["compute_cycles"] for layer in sim_rep["layers"]))),
+        "cycle_model_exact": sim_rep["cycle_model"]["matches_rtl"],
         "clock_mhz": clock_mhz,
         "inferences_per_second": clock_mhz * 1e6 / mean_cycles,
         "n_test": int(len(x_int)),
@@ -113,7 +121,9 @@ def format_summary(s: dict) -> str:
         f"RTL accuracy (Verilator)          {s['rtl_accuracy']:.2f}%  "
         f"(RTL == golden on every output word: {'yes' if s['rtl_equals_golden'] else 'NO'})",
         f"compression ratio                 {s['compression_ratio']:.1f}x",
-        f"cycles per inference              {s['cycles_per_inference']:.1f}",
-        f"load-balance efficiency           {s['load_balance_efficiency']:.1%}",
+        f"cycles per inference              {s['cycles_per_inference']:.1f}  (cycle model "
+        f"{'exact' if s['cycle_model_exact'] else 'NOT exact'})",
+        f"load-balance efficiency           {s['load_balance_efficiency']:.1%} of all cycles, "
+        f"{s['compute_load_balance_efficiency']:.1%} of compute cycles",
         f"inferences per second @ {s['clock_mhz']:g} MHz   {s['inferences_per_second']:,.0f}",
     ])
