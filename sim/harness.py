@@ -17,7 +17,7 @@ from .link import SimLink
 from .shell import SHELL, build_extra_args, shell_verilog, trace_extra_args
 from .verilator import VerilatorBuild, build_verilog, cache_dir
 
-__all__ = ["build_accelerator", "run_verilator", "VerilatorRun", "TOPLEVEL"]
+__all__ = ["build_accelerator", "generator_version", "run_verilator", "VerilatorRun", "TOPLEVEL"]
 
 TOPLEVEL = "eie"
 
@@ -27,27 +27,57 @@ def build_accelerator(cfg, program=None, *, waves: bool = False,
     """Generate the accelerator's Verilog for ``cfg`` in the memory view ``memories``
     (``"amaranth"`` or ``"sram"``, docs/architecture.md) and build it (cached). In the
     ``sram`` view a preloaded program's ``$readmemh`` files are written to a folder of
-    the cache named by the program's content, which the Verilog names absolutely."""
+    the cache named by the program's content, which the Verilog names absolutely.
+
+    The cache key is the config, the memory view, the preloaded images (if any) and the
+    generator version (:func:`generator_version`), so a cached design is found without
+    generating its Verilog (which takes tens of seconds for 64 PEs)."""
     from eiegen.hw.verilog import generate_design
 
     init_dir = ""
     if memories == "sram" and program is not None:
         init_dir = cache_dir() / "sram-init" / f"{cfg.digest()[:8]}-{_images_key(program)}"
-    design = generate_design(cfg, program, name=TOPLEVEL, memories=memories,
-                             init_dir=str(init_dir))
-    if design.init_files:
-        init_dir.mkdir(parents=True, exist_ok=True)
-        for fname, text in design.init_files.items():
-            path = init_dir / fname
-            if not path.exists() or path.read_text() != text:
-                path.write_text(text)
+
+    def verilog() -> str:
+        design = generate_design(cfg, program, name=TOPLEVEL, memories=memories,
+                                 init_dir=str(init_dir))
+        if design.init_files:
+            init_dir.mkdir(parents=True, exist_ok=True)
+            for fname, text in design.init_files.items():
+                (init_dir / fname).write_text(text)
+        # The simulation shell (sim/shell.py) wraps the design: a bulk word source for
+        # long host writes, and only its ports visible to VPI (a faster model).
+        return design.text + shell_verilog(TOPLEVEL)
+
+    key = {"config": cfg.to_dict(), "memories": memories, "generator": generator_version(),
+           "program": None if program is None else _images_key(program),
+           "init_dir": str(init_dir)}
+    # A cached build reads its $readmemh files at run time: regenerate them if they are gone.
+    source = verilog() if init_dir and not init_dir.exists() else verilog
     tag = (f"eie-{cfg.n_pe}pe-{cfg.digest()[:8]}" + ("-prog" if program is not None else "")
            + ("-sram" if memories == "sram" else ""))
-    # The simulation shell (sim/shell.py) wraps the design: a bulk word source for long
-    # host writes, and only its ports visible to VPI (a faster model).
-    return build_verilog(design.text + shell_verilog(TOPLEVEL), SHELL, waves=waves, tag=tag,
+    return build_verilog(source, SHELL, waves=waves, tag=tag, key=key,
                          extra_args=build_extra_args(cache_dir())
                          + (trace_extra_args(cache_dir()) if waves else []))
+
+
+def generator_version() -> str:
+    """eiegen's version plus a hash of the hardware generator's sources (hw/*.py and the
+    simulation shell), so that any change to the generator rebuilds."""
+    import hashlib
+    from pathlib import Path
+
+    import eiegen
+    import eiegen.hw
+
+    from . import shell
+
+    h = hashlib.sha256(eiegen.__version__.encode())
+    files = sorted(Path(eiegen.hw.__file__).parent.glob("*.py")) + [Path(shell.__file__)]
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _images_key(program) -> str:

@@ -68,18 +68,27 @@ class VerilatorBuild:
     build_seconds: float  # 0.0 when it came from the cache
 
 
-def build_verilog(verilog_text: str, toplevel: str, *, extra_args=(), waves: bool = False,
-                  tag: str = "design") -> VerilatorBuild:
-    """Build ``verilog_text`` with Verilator through the cocotb runner, once per design."""
+def build_verilog(verilog, toplevel: str, *, extra_args=(), waves: bool = False,
+                  tag: str = "design", key=None) -> VerilatorBuild:
+    """Build Verilog with Verilator through the cocotb runner, once per design.
+
+    ``verilog`` is the Verilog text, or a function returning it. Without ``key`` the
+    cache is keyed by the text; with ``key`` (any JSON-able value that determines the
+    text, e.g. a config and a generator version) by that key, and a callable ``verilog``
+    is only called on a cache miss, so a cached design costs no generation time.
+    """
     import time
 
     from cocotb_tools.runner import get_runner
 
     verilator_env()
     args = list(BUILD_ARGS) + list(extra_args) + (["--trace-fst", "--trace-structs"] if waves else [])
-    key = hashlib.sha256(json.dumps([verilog_text, toplevel, args,
-                                     str(verilator_root())]).encode()).hexdigest()[:16]
-    build_dir = cache_dir() / "verilator" / f"{tag}-{key}"
+    if key is None:
+        verilog = verilog() if callable(verilog) else verilog
+        key = ["text", verilog]
+    digest = hashlib.sha256(json.dumps([key, toplevel, args, str(verilator_root())],
+                                       sort_keys=True).encode()).hexdigest()[:16]
+    build_dir = cache_dir() / "verilator" / f"{tag}-{digest}"
     vfile = build_dir / f"{toplevel}.v"
     stamp = build_dir / "built.json"
     if stamp.exists():
@@ -87,7 +96,7 @@ def build_verilog(verilog_text: str, toplevel: str, *, extra_args=(), waves: boo
     if build_dir.exists():
         shutil.rmtree(build_dir)  # an interrupted build
     build_dir.mkdir(parents=True)
-    vfile.write_text(verilog_text)
+    vfile.write_text(verilog() if callable(verilog) else verilog)
     start = time.monotonic()
     runner = get_runner("verilator")
     log = build_dir / "build.log"

@@ -36,3 +36,26 @@ def test_single_vector():
     run = run_verilator(case.program, case.inputs[0])
     assert run.outputs.shape == (1, case.program.n_out)
     assert build_accelerator(case.program.cfg).build_dir == run.build.build_dir
+
+
+@pytest.mark.verilator
+def test_cached_build_is_found_without_generating_verilog(monkeypatch):
+    """The build cache is keyed by config, view and generator version: a second request
+    for the same design must not regenerate its Verilog."""
+    import eiegen.hw.verilog as V
+    from eiegen.arch import ArchConfig
+    from eiegen.sim.harness import build_accelerator, generator_version
+
+    cfg = ArchConfig(n_pe=2, act_depth=8, ptr_depth=64, spmat_depth=32, bias_depth=16,
+                     max_layers=2)
+    first = build_accelerator(cfg)
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("Verilog was regenerated for a cached design")
+
+    monkeypatch.setattr(V, "generate_design", no_generation)
+    again = build_accelerator(cfg)
+    assert again.build_dir == first.build_dir and again.build_seconds == 0.0
+    assert len(generator_version()) == 16
+    with pytest.raises(AssertionError, match="regenerated"):
+        build_accelerator(cfg.replace(queue_depth=cfg.queue_depth + 1))
