@@ -17,8 +17,9 @@ import heapq
 import numpy as np
 
 from .encode import encode_layer, rows_of_pe
+from .row_order import order_rows_for_padding
 
-__all__ = ["balance_rows", "permute_network"]
+__all__ = ["balance_rows", "balance_layer_rows", "permute_network"]
 
 
 def balance_rows(row_work: np.ndarray, n_pe: int) -> np.ndarray:
@@ -53,24 +54,34 @@ def _max_entries(indices: np.ndarray, n_pe: int, rel_bits: int) -> int:
     return max(s.n_entries for s in encode_layer(indices, n_pe, rel_bits).pe)
 
 
+def balance_layer_rows(indices: np.ndarray, n_pe: int, rel_bits: int | None = None) -> np.ndarray:
+    """One layer's row order: balanced by non-zeros; with ``rel_bits``, plain interleaving
+    where padding would make the balanced order's busiest PE busier, then each PE's rows
+    reordered to cut padding."""
+    perm = balance_rows(np.count_nonzero(indices, axis=1), n_pe)
+    if rel_bits is None:
+        return perm
+    if _max_entries(indices[perm], n_pe, rel_bits) > _max_entries(indices, n_pe, rel_bits):
+        perm = np.arange(len(indices), dtype=np.int64)
+    return perm[order_rows_for_padding(indices[perm], n_pe, rel_bits)]
+
+
 def permute_network(net, n_pe: int, rel_bits: int | None = None):
     """(balanced network, per-layer row orders). Layer k's rows are reordered and layer
     k+1's columns follow; the last layer's outputs come out in ``row_orders[-1]`` order.
 
     Rows are balanced by their non-zeros; with ``rel_bits`` a layer keeps plain
     interleaving when the padding entries of the balanced order would make its busiest PE
-    busier. (Reordering a layer's columns never changes its entries per PE, so each
-    layer's choice is independent of the others.)"""
+    busier, and then each PE's rows are reordered to cut padding
+    (compiler/row_order.py). (Reordering a layer's columns never changes its entries per
+    PE, so each layer's choice is independent of the others.)"""
     from .network import Layer, Network
 
     layers, orders = [], []
     col_perm = None
     for layer in net.layers:
         idx = layer.indices if col_perm is None else layer.indices[:, col_perm]
-        perm = balance_rows(np.count_nonzero(idx, axis=1), n_pe)
-        if rel_bits is not None and (_max_entries(idx[perm], n_pe, rel_bits)
-                                     > _max_entries(idx, n_pe, rel_bits)):
-            perm = np.arange(len(idx), dtype=np.int64)
+        perm = balance_layer_rows(idx, n_pe, rel_bits)
         idx = idx[perm]
         bias = None if layer.bias is None else layer.bias[perm]
         layers.append(Layer(weight=layer.codebook[idx], bias=bias, activation=layer.activation,

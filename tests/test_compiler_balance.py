@@ -102,7 +102,8 @@ def test_permute_network_keeps_interleaving_when_padding_would_hurt():
         assert max_entries(balanced[0].indices, 2, 1) <= max_entries(idx, 2, 1)
         if max_entries(idx[greedy], 2, 1) > max_entries(idx, 2, 1):
             hurt += 1
-            assert np.array_equal(perm, np.arange(len(idx)))
+            # interleaving's PE assignment (inside a PE, rows may be reordered for padding)
+            assert np.array_equal(perm % 2, np.arange(len(idx)) % 2)
     assert hurt  # the case occurred
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from eiegen.arch import ArchConfig
-from eiegen.compiler.balance import balance_rows
+from eiegen.compiler.balance import balance_layer_rows
 from eiegen.compiler.encode import encode_layer
 from eiegen.compiler.examples import random_indices
 
@@ -48,13 +48,10 @@ def layer_activations(name, n_in, act_density, scale: int = 1):
 
 
 def balanced(indices, n_pe: int = N_PE, rel_bits: int = REL_BITS):
-    """The compiler's row balancing (compiler/balance.py) for one layer: rows permuted
-    by non-zeros, unless padding would make the busiest PE busier."""
-    perm = balance_rows(np.count_nonzero(indices, axis=1), n_pe)
-    plain = max(s.n_entries for s in encode_layer(indices, n_pe, rel_bits).pe)
-    if max(s.n_entries for s in encode_layer(indices[perm], n_pe, rel_bits).pe) > plain:
-        return indices
-    return indices[perm]
+    """The compiler's compile-time balancing (compiler/balance.py) for one layer: rows
+    permuted by non-zeros, unless padding would make the busiest PE busier, then each
+    PE's rows reordered to cut padding (compiler/row_order.py)."""
+    return indices[balance_layer_rows(indices, n_pe, rel_bits)]
 
 
 def column_lengths(indices, n_pe: int = N_PE, rel_bits: int = REL_BITS):
