@@ -5,8 +5,9 @@ rows does more work on every column and the others wait for it at the end of the
 Permuting a layer's rows changes nothing mathematically as long as the next layer's
 columns are permuted the same way, so the hardware stays exactly as it is. The permutation
 is chosen greedily (longest-processing-time first): rows in decreasing order of their
-entry count, each to the least-loaded PE that still has a free slot; if that is worse
-than plain interleaving (greedy is not optimal), interleaving is kept. Each PE keeps the
+entry count, each to the least-loaded PE that still has a free slot, then refined by
+swapping rows between the busiest PE and the others; if that is worse than plain
+interleaving (the heuristics are not optimal), interleaving is kept. Each PE keeps the
 number of rows interleaving gives it, so activation memories are sized as before.
 """
 
@@ -36,6 +37,7 @@ def balance_rows(row_work: np.ndarray, n_pe: int) -> np.ndarray:
         assigned[k].append(int(row))
         if len(assigned[k]) < slots[k]:
             heapq.heappush(heap, (load + int(row_work[row]), k))
+    _refine(row_work, assigned)
     perm = np.empty(n_out, dtype=np.int64)
     for k, rows in enumerate(assigned):
         perm[k::n_pe] = sorted(rows)  # ascending inside a PE keeps gaps short
@@ -44,6 +46,44 @@ def balance_rows(row_work: np.ndarray, n_pe: int) -> np.ndarray:
     if _max_pe_work(row_work, perm, n_pe) > _max_pe_work(row_work, identity, n_pe):
         return identity
     return perm
+
+
+def _refine(row_work: np.ndarray, assigned: list, max_swaps: int | None = None) -> None:
+    """Swap rows between the busiest PE and another one while that lowers the busier
+    of the two, in place. LPT leaves the busiest PE up to a row's work above the mean,
+    and far more when PEs own different numbers of rows (``n_out`` not a multiple of
+    ``n_pe``: the PEs with one row more should get the sparsest rows); each swap takes
+    the pair whose exchange brings the two loads closest to each other."""
+    n_pe = len(assigned)
+    loads = np.array([int(row_work[rows].sum()) if rows else 0 for rows in assigned])
+    max_swaps = 4 * sum(map(len, assigned)) if max_swaps is None else max_swaps
+    for _ in range(max_swaps):
+        p = int(np.argmax(loads))
+        mine = row_work[assigned[p]]
+        best = None  # (new max of the pair, q, index in p, index in q, work moved)
+        for q in range(n_pe):
+            gap = int(loads[p] - loads[q])
+            if q == p or gap <= 1 or not assigned[q]:
+                continue
+            theirs = row_work[assigned[q]]
+            order = np.argsort(theirs, kind="stable")
+            srt = theirs[order]
+            # the best partner of row a has work close to work[a] - gap / 2
+            at = np.searchsorted(srt, mine - gap / 2)
+            for cand in (np.clip(at - 1, 0, len(srt) - 1), np.clip(at, 0, len(srt) - 1)):
+                moved = mine - srt[cand]
+                new_max = np.where((moved > 0) & (moved < gap),
+                                   np.maximum(loads[p] - moved, loads[q] + moved),
+                                   np.iinfo(np.int64).max)
+                i = int(np.argmin(new_max))
+                if new_max[i] < loads[p] and (best is None or new_max[i] < best[0]):
+                    best = (int(new_max[i]), q, i, int(order[cand[i]]), int(moved[i]))
+        if best is None:
+            return
+        _, q, i, j, moved = best
+        assigned[p][i], assigned[q][j] = assigned[q][j], assigned[p][i]
+        loads[p] -= moved
+        loads[q] += moved
 
 
 def _max_pe_work(row_work: np.ndarray, perm: np.ndarray, n_pe: int) -> int:
