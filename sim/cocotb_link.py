@@ -95,6 +95,9 @@ async def serve(dut):
         bulk[0].value = 0
         bulk[1].value = 0
     received: list[int] = []
+    # `arrived` is set once `want` words have been received: a read waits on one trigger,
+    # not on one per word (a First and a Timer per word cost more than the word itself).
+    want = [0]
     arrived = Event()
 
     async def receiver():
@@ -102,7 +105,8 @@ async def serve(dut):
             await ReadOnly()
             if sink.valid.value:
                 received.append(int(sink.payload.value))
-                arrived.set()
+                if len(received) >= want[0]:
+                    arrived.set()
                 await RisingEdge(clk)
             else:
                 # Sleep until the design produces something: no per-cycle Python.
@@ -144,6 +148,7 @@ async def serve(dut):
             elif op == "read":
                 n, timeout = req["n"], req.get("timeout", 10_000_000)
                 deadline = _cycle() + timeout
+                want[0] = n
                 while len(received) < n and _cycle() < deadline:
                     arrived.clear()
                     await First(arrived.wait(),
