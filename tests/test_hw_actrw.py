@@ -35,8 +35,8 @@ def test_writeback_matches_fixedpoint(acc_bits, act_bits):
             ctx.set(dut.sel, sel)
             ctx.set(dut.shift, shift)
             ctx.set(dut.relu, relu)
-            for r, v in enumerate(values + [None]):
-                if r:                              # the accumulator answers one cycle later
+            for r, v in enumerate(values + [None] * dut.writeback_latency):
+                if 0 < r <= len(values):           # the accumulator answers one cycle later
                     ctx.set(dut.acc_rd.data, values[r - 1])
                 ctx.set(dut.wb_en, v is not None)
                 ctx.set(dut.row, r if v is not None else 0)
@@ -88,4 +88,4 @@ def test_preload_swap_and_host_access():
 
     simulate(dut, bench)
     assert writes == [(r, bias[5 + r]) for r in range(4)]
-    assert dut.preload_latency == dut.writeback_latency == 1
+    assert (dut.preload_latency, dut.writeback_latency) == (1, 2)
