@@ -1,5 +1,5 @@
-"""Activation read/write: the source and destination register files, bias preload and
-the write-back path (round, saturate, ReLU)."""
+"""Activation read/write: the source and destination register files (two halves of one
+memory), bias preload and the write-back path (round, saturate, ReLU)."""
 
 from __future__ import annotations
 
@@ -72,6 +72,11 @@ class ActivationReadWrite(wiring.Component):
     Register file ``sel`` is the source (read through ``src``; written by the host),
     the other one the destination (written by write-back). The control unit flips
     ``sel`` after every layer, so a layer's outputs become the next one's inputs.
+    Both files are one memory ``act`` of ``2 * act_depth`` words (file ``k`` at
+    ``k * act_depth + row``), so the source data come straight from its read port (no
+    multiplexer between the files in the LNZD's path) and a board spends one block RAM
+    on them. Its one write port is shared: write-back writes the destination only while
+    a run computes, the host writes the source only in I/O mode.
 
     * Preload: ``pre_en`` with ``row`` reads ``bias[bias_base + row]``; the value is
       written to accumulator ``row`` through ``acc_wr`` ``preload_latency`` cycle later.
@@ -107,16 +112,19 @@ class ActivationReadWrite(wiring.Component):
         })
         self.bias = make_memory(acc, cfg.bias_depth, bias_init, name="bias",
                                 memories=memories)
-        self.regfiles = [make_memory(act, cfg.act_depth, name=f"act{k}", memories=memories) for k in range(2)]
+        self.regfile = make_memory(act, 2 * cfg.act_depth, name="act", memories=memories)
+
+    def regfile_address(self, file, row):
+        """Address of ``row`` of register file ``file`` (0 or 1) in ``self.regfile``."""
+        return row + Mux(file, self.cfg.act_depth, 0)
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
         m.submodules.bias = self.bias
-        m.submodules.act0, m.submodules.act1 = self.regfiles
+        m.submodules.act = self.regfile
         bias_rp, bias_wp = self.bias.read_port(), self.bias.write_port()
-        rf_rp = [rf.read_port() for rf in self.regfiles]
-        rf_wp = [rf.write_port() for rf in self.regfiles]
+        rf_rp, rf_wp = self.regfile.read_port(), self.regfile.write_port()
 
         # preload
         p_valid = Signal()
@@ -149,13 +157,12 @@ class ActivationReadWrite(wiring.Component):
         stmts, w_value = requantize_finish(w_halved, cfg.act_bits)
         m.d.comb += stmts
 
-        for k in range(2):
-            wb = w_valid & (w_rf == k)
-            m.d.comb += [
-                rf_rp[k].addr.eq(self.src.addr), rf_rp[k].en.eq(self.src.en),
-                rf_wp[k].en.eq(wb | (self.act_wr.en & (self.sel == k))),
-                rf_wp[k].addr.eq(Mux(wb, w_row, self.act_wr.addr)),
-                rf_wp[k].data.eq(Mux(wb, w_value, self.act_wr.data)),
-            ]
-        m.d.comb += self.src.data.eq(Mux(self.sel, rf_rp[1].data, rf_rp[0].data))
+        m.d.comb += [
+            rf_rp.addr.eq(self.regfile_address(self.sel, self.src.addr)),
+            rf_rp.en.eq(self.src.en), self.src.data.eq(rf_rp.data),
+            rf_wp.en.eq(w_valid | self.act_wr.en),
+            rf_wp.addr.eq(Mux(w_valid, self.regfile_address(w_rf, w_row),
+                              self.regfile_address(self.sel, self.act_wr.addr))),
+            rf_wp.data.eq(Mux(w_valid, w_value, self.act_wr.data)),
+        ]
         return m

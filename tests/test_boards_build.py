@@ -43,7 +43,7 @@ def test_config_too_big_for_the_up5k_is_refused_with_numbers():
     msg = str(e.value)
     assert "SPRAM" in msg and "= 16" in msg and "has 4" in msg and "entries_per_word <= 2" in msg
     cfg = board.default_config().replace(act_bits=16, weight_bits=16, acc_bits=32)
-    with pytest.raises(FitError, match=r"block RAM: the memories need 37 blocks, the "
+    with pytest.raises(FitError, match=r"block RAM: the memories need 33 blocks, the "
                                        r"iCE40UP5K-SG48 has 30"):
         check_fit(board, cfg)
     with pytest.raises(FitError, match="DSP: 9 PEs need 9 multipliers"):
