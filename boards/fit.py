@@ -65,8 +65,7 @@ def memory_plan(board, cfg) -> list[MemoryPlan]:
             ("codebook", cfg.weight_bits, cfg.max_layers * cfg.codebook_size, n),
             ("bias", acc, cfg.bias_depth, n),
             ("accumulators", acc, cfg.act_depth, n),
-            ("act0", act, cfg.act_depth, n),
-            ("act1", act, cfg.act_depth, n)]
+            ("act", act, 2 * cfg.act_depth, n)]
     plan = []
     for name, width, depth, count in mems:
         depth = max(depth, 2)

@@ -89,16 +89,25 @@ class LeadingNonZeroDetector(wiring.Component):
         buf_valid = Signal()
         buf_fresh = Signal()            # the row arrived this cycle: mask from the data
         buf_base = Signal(wide)
-        buf_left = Signal(wide)         # n_in - buf_base: lanes below this are in range
+        buf_lanes = Signal(n)           # lanes of the row below n_in
         buf_mask = Signal(n)
 
-        lanes = Cat(*[(self.src_data[k] != 0) & (buf_left > k) for k in range(n)])
-        mask = Mux(buf_fresh, lanes, buf_mask)
+        # The row's values come straight from the register files in its first cycle, and
+        # whether the row finishes decides the next read (src_en): keep that path to a
+        # few LUTs (no comparators or carry chains behind the data).
+        nonzero = Cat(*[self.src_data[k] != 0 for k in range(n)])
+        mask = Mux(buf_fresh, nonzero & buf_lanes, buf_mask)
+        below = [Const(0, 1)]           # below[k]: some lane < k is in the mask
+        for k in range(1, n):
+            below.append(below[-1] | mask[k - 1])
+        rest = mask & Cat(*below)       # the mask without its lowest lane
         any_, index, value = priority_select([mask[k] for k in range(n)],
                                              [self.src_data[k] for k in range(n)])
-        fire = self.out.valid & self.out.ready
-        left = Mux(fire, mask & (mask - 1)[:n], mask)
-        need_row = ~buf_valid | (left == 0)
+        ready = self.out.ready
+        fire = buf_valid & any_ & ready
+        # the row finishes iff nothing is left after this cycle's broadcast
+        finish = Mux(ready, rest == 0, ~any_)
+        need_row = ~buf_valid | finish
         more = next_base < self.n_in
         m.d.comb += [
             self.out.valid.eq(buf_valid & any_),
@@ -113,8 +122,10 @@ class LeadingNonZeroDetector(wiring.Component):
         with m.Elif(need_row):
             m.d.sync += [buf_valid.eq(more), buf_fresh.eq(1)]
             with m.If(more):
-                m.d.sync += [buf_base.eq(next_base), buf_left.eq(self.n_in - next_base),
+                left = self.n_in - next_base
+                m.d.sync += [buf_base.eq(next_base),
+                             buf_lanes.eq(Cat(*[left > k for k in range(n)])),
                              next_base.eq(next_base + n), next_addr.eq(next_addr + 1)]
         with m.Else():
-            m.d.sync += [buf_fresh.eq(0), buf_mask.eq(left)]
+            m.d.sync += [buf_fresh.eq(0), buf_mask.eq(Mux(fire, rest, mask))]
         return m

@@ -42,7 +42,8 @@ class MemoryFactory(Protocol):
     """``factory(shape, depth, init, *, name) -> memory``. ``depth`` is at least 2,
     ``init`` a list of at most ``depth`` integers (missing elements are zero), ``name``
     what the memory is: ``ptr_even``, ``ptr_odd``, ``spmat``, ``codebook``,
-    ``accumulators``, ``bias``, ``act0``, ``act1``, ``layers`` (or ``queue``)."""
+    ``accumulators``, ``bias``, ``act`` (both activation register files), ``layers``
+    (or ``queue``)."""
 
     def __call__(self, shape, depth: int, init: list, *, name: str): ...
 

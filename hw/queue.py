@@ -61,7 +61,10 @@ class ActivationQueue(wiring.Component):
         m.d.comb += [
             self.w.ready.eq(self.level != depth),
             self.r.valid.eq(self.level != 0),
-            wp.en.eq(push), wp.addr.eq(w_ptr), wp.data.eq(self.w.payload),
+            # The free slot at w_ptr takes the payload in every cycle with room, pushed
+            # or not (nobody reads a free slot), so the element registers' enables do
+            # not wait for the broadcast handshake; only the pointers and level do.
+            wp.en.eq(self.w.ready), wp.addr.eq(w_ptr), wp.data.eq(self.w.payload),
             rp.addr.eq(r_ptr), self.r.payload.eq(rp.data),
         ]
         with m.If(push):

@@ -69,14 +69,16 @@ class HostResult:
     observed: Observed
 
 
-def run_host(program, inputs, *, preload: bool = False, monitor: bool = True, vcd=None):
+def run_host(program, inputs, *, preload: bool = False, monitor: bool = True, vcd=None,
+             memories="amaranth"):
     """Simulate the accelerator for ``program.cfg`` on each input vector of ``inputs``:
     load the program through the host protocol (or at elaboration time with
     ``preload``), then per input write it, RUN every layer, READ the outputs and the
-    counters. Returns a :class:`HostResult`."""
+    counters. ``memories`` is the memory view or factory (one the simulator can run).
+    Returns a :class:`HostResult`."""
     cfg = program.cfg
     n_layers, n_out = len(program.layers), program.n_out
-    dut = EIE(cfg, program if preload else None)
+    dut = EIE(cfg, program if preload else None, memories=memories)
     words, run_at = [], []
     expect = 1 + P.response_words(cfg, P.OP_INFO)
     words += P.info()

@@ -2,8 +2,12 @@
 without tools (Arty A7), the CLI, and one real iCEBreaker build (slow)."""
 
 import json
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
+from amaranth.hdl import Const, Elaboratable, Module, Mux, Signal
+from amaranth.lib.memory import Memory
 
 from eiegen.arch import ArchConfig
 from eiegen.boards.catalog import board_names, get_board
@@ -39,7 +43,7 @@ def test_config_too_big_for_the_up5k_is_refused_with_numbers():
     msg = str(e.value)
     assert "SPRAM" in msg and "= 16" in msg and "has 4" in msg and "entries_per_word <= 2" in msg
     cfg = board.default_config().replace(act_bits=16, weight_bits=16, acc_bits=32)
-    with pytest.raises(FitError, match=r"block RAM: the memories need 37 blocks, the "
+    with pytest.raises(FitError, match=r"block RAM: the memories need 33 blocks, the "
                                        r"iCE40UP5K-SG48 has 30"):
         check_fit(board, cfg)
     with pytest.raises(FitError, match="DSP: 9 PEs need 9 multipliers"):
@@ -88,6 +92,80 @@ def test_pll_settings():
     assert e.f_out == 75e6 and 400e6 <= 75e6 * e.params["CLKOP_DIV"] <= 800e6
     with pytest.raises(ValueError, match="cannot make"):
         ice40_pll(12e6, 1e6)
+
+
+class CollisionXMemory(Elaboratable):
+    """An Amaranth memory whose read port returns a wrong word (the inverted one) after
+    a read of the address written in the same cycle, which is what block RAM may do
+    once the build tells Yosys collisions do not matter (``NO_COLLISION_LOGIC``).
+    ``sticky``: every read after the first collision returns a wrong word (to show that
+    collisions happen)."""
+
+    def __init__(self, shape, depth, init, *, name, sticky=False):
+        self.mem = Memory(shape=shape, depth=depth, init=init)
+        self.shape, self.depth, self.init = shape, depth, init
+        self.name, self.sticky = name, sticky
+        self.rd = self.wr = None
+
+    def read_port(self, domain="sync"):
+        self.inner_rd = self.mem.read_port(domain=domain)
+        self.rd = SimpleNamespace(addr=Signal.like(self.inner_rd.addr), en=Signal(init=1),
+                                  data=Signal.like(self.inner_rd.data))
+        return self.rd
+
+    def write_port(self, granularity=None):
+        self.wr = self.mem.write_port(granularity=granularity)
+        return self.wr
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = self.mem
+        if self.rd is None:
+            return m
+        r, inner = self.rd, self.inner_rd
+        m.d.comb += [inner.addr.eq(r.addr), inner.en.eq(r.en)]
+        hit = Const(0) if self.wr is None else self.wr.en.any() & (self.wr.addr == r.addr)
+        collided = Signal()
+        with m.If(r.en & hit if self.sticky else r.en):
+            m.d.sync += collided.eq(hit)
+        m.d.comb += r.data.eq(Mux(collided, ~inner.data, inner.data))
+        return m
+
+
+def test_memory_collisions_are_never_used():
+    """Board builds let block RAM return anything on a read of the address written in
+    the same cycle (``NO_COLLISION_LOGIC``). The accelerator must not use such a read:
+    with every colliding read corrupted, outputs and counters stay exact; and the
+    accumulators do collide in this case (one row per PE: consecutive entries hit the
+    same row, and the bypass replaces the word)."""
+    from eiegen.boards.build import NO_COLLISION_LOGIC
+    from eiegen.compiler.examples import random_network
+    from eiegen.hw.simulation import run_host
+    from eiegen.sim.cycle_model import estimate_cycles
+    from eiegen.sim.golden import run_golden
+
+    assert "COLLISION_X_MASK" in NO_COLLISION_LOGIC
+    cfg = ArchConfig(n_pe=2, queue_depth=2, entries_per_word=1, index_bits=2)
+    rng = np.random.default_rng(7)
+    net = random_network(rng, [9, 2, 6], density=1.0, index_bits=cfg.index_bits)
+    program = compile_network(net, cfg)
+    x = rng.normal(size=(2, 9))
+    x[0, ::3] = 0.0
+    inputs = list(program.quantize_input(x))
+
+    def corrupting(shape, depth, init, *, name):
+        return CollisionXMemory(shape, depth, init, name=name)
+
+    res = run_host(program, inputs, memories=corrupting, monitor=False)
+    for i, xi in enumerate(inputs):
+        np.testing.assert_array_equal(res.outputs[i], run_golden(program, xi)[-1])
+        assert res.cycles[i] == estimate_cycles(program, xi).cycles
+
+    def sticky(shape, depth, init, *, name):
+        return CollisionXMemory(shape, depth, init, name=name, sticky=name == "accumulators")
+
+    res = run_host(program, inputs[:1], memories=sticky, monitor=False)
+    assert (res.outputs[0] != run_golden(program, inputs[0])[-1]).any()
 
 
 def test_uart_divisor():

@@ -35,8 +35,8 @@ def test_writeback_matches_fixedpoint(acc_bits, act_bits):
             ctx.set(dut.sel, sel)
             ctx.set(dut.shift, shift)
             ctx.set(dut.relu, relu)
-            for r, v in enumerate(values + [None]):
-                if r:                              # the accumulator answers one cycle later
+            for r, v in enumerate(values + [None] * dut.writeback_latency):
+                if 0 < r <= len(values):           # the accumulator answers one cycle later
                     ctx.set(dut.acc_rd.data, values[r - 1])
                 ctx.set(dut.wb_en, v is not None)
                 ctx.set(dut.row, r if v is not None else 0)
@@ -44,8 +44,8 @@ def test_writeback_matches_fixedpoint(acc_bits, act_bits):
                     assert ctx.get(dut.acc_rd.en) and ctx.get(dut.acc_rd.addr) == r
                 await ctx.tick()
             want = requantize(np.array(values), shift, act_bits, bool(relu))
-            dst = dut.regfiles[1 - sel]
-            got = [ctx.get(dst.data[r]) for r in range(len(values))]
+            dst = (1 - sel) * cfg.act_depth
+            got = [ctx.get(dut.regfile.data[dst + r]) for r in range(len(values))]
             assert got == list(want), (shift, relu)
 
     simulate(dut, bench)
@@ -76,8 +76,8 @@ def test_preload_swap_and_host_access():
             ctx.set(dut.act_wr.data, -100 - sel)
             await ctx.tick()
         ctx.set(dut.act_wr.en, 0)
-        assert ctx.get(dut.regfiles[0].data[3]) == -100
-        assert ctx.get(dut.regfiles[1].data[3]) == -101
+        assert ctx.get(dut.regfile.data[3]) == -100
+        assert ctx.get(dut.regfile.data[cfg.act_depth + 3]) == -101
         for sel in (0, 1):                          # src reads follow sel
             ctx.set(dut.sel, sel)
             ctx.set(dut.src.en, 1)
@@ -88,4 +88,4 @@ def test_preload_swap_and_host_access():
 
     simulate(dut, bench)
     assert writes == [(r, bias[5 + r]) for r in range(4)]
-    assert dut.preload_latency == dut.writeback_latency == 1
+    assert (dut.preload_latency, dut.writeback_latency) == (1, 2)

@@ -55,6 +55,6 @@ def test_eie_threads_the_factory_to_every_memory_but_the_queue():
         return amaranth_memory(shape, depth, init, name=name)
 
     Fragment.get(EIE(ArchConfig(n_pe=2), memories=factory), None)
-    assert sorted(set(names)) == ["accumulators", "act0", "act1", "bias", "codebook",
+    assert sorted(set(names)) == ["accumulators", "act", "bias", "codebook",
                                   "layers", "ptr_even", "ptr_odd", "spmat"]
-    assert len(names) == 1 + 2 * 8
+    assert len(names) == 1 + 2 * 7

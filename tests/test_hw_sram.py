@@ -51,8 +51,8 @@ def test_eie_sram_view_builds_every_memory_but_the_queue():
     names = sorted(m.name for m in top.memories.memories)
     kinds = {n.rsplit("_", 1)[0] for n in names}
     assert kinds == {"layers", "ptr_even", "ptr_odd", "spmat", "codebook", "accumulators",
-                     "bias", "act0", "act1"}
-    assert len(names) == 1 + 8 * cfg.n_pe
+                     "bias", "act"}
+    assert len(names) == 1 + 7 * cfg.n_pe
     files = top.memories.init_files()
     # program images: pointers, words, biases, codebooks, descriptors; no zero memories
     assert set(files) >= {"spmat_001.hex", "ptr_odd_000.hex", "codebook_000.hex",

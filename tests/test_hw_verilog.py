@@ -79,7 +79,7 @@ def test_sram_view_has_no_memory_arrays_but_the_queues():
     arrays = re.findall(r"^\s*reg \[[^\]]*\] (\S+) \[", logic, flags=re.M)
     assert arrays and all("queue" in a or a.startswith("mem") for a in arrays), arrays
     assert len(arrays) == cfg.n_pe
-    assert logic.count("eiegen_sram_1r1w #(") == 1 + 8 * cfg.n_pe
+    assert logic.count("eiegen_sram_1r1w #(") == 1 + 7 * cfg.n_pe
 
 
 @pytest.mark.verilator
