@@ -45,9 +45,9 @@ def padding_entries(nonzero: np.ndarray, rel_bits: int) -> int:
     return total
 
 
-def _greedy(nonzero: np.ndarray, period: int, power: float) -> np.ndarray:
+def _greedy(nonzero: np.ndarray, dense: np.ndarray, period: int, power: float) -> np.ndarray:
+    """One greedy order; ``dense`` is ``nonzero`` as float32 (the scoring matrix)."""
     rows = nonzero.shape[0]
-    dense = nonzero.astype(np.float32)
     run = np.zeros(nonzero.shape[1], dtype=np.int64)
     left = np.ones(rows, dtype=bool)
     order = np.empty(rows, dtype=np.int64)
@@ -78,10 +78,11 @@ def order_rows_for_padding(indices: np.ndarray, n_pe: int, rel_bits: int) -> np.
             continue
         nonzero = indices[mine] != 0
         best, best_pad = np.arange(rows), padding_entries(nonzero, rel_bits)
+        dense = nonzero.astype(np.float32)
         for power in _POWERS:
             if best_pad == 0:
                 break
-            order = _greedy(nonzero, period, power)
+            order = _greedy(nonzero, dense, period, power)
             pad = padding_entries(nonzero[order], rel_bits)
             if pad < best_pad:
                 best, best_pad = order, pad
