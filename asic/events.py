@@ -6,8 +6,9 @@ the hardware does in a RUN (host I/O excluded), PE by PE and layer by layer:
 * the LNZD reads ``ceil(n_in / N)`` rows, each one read of every PE's source register
   file, and broadcasts each non-zero input once; every PE's queue takes every broadcast
   (one push, one pop) and its pointer unit reads both banks once per broadcast column;
-* a PE issues the entries (padding included) of its columns of non-zero inputs: one
-  codebook read, one multiply-accumulate, one accumulator read and one write each;
+* a PE issues the entries (padding included) of its columns of non-zero inputs, a
+  merged padding entry together with the entry after it (``cfg.merge_padding``): one
+  codebook read, one multiply-accumulate, one accumulator read and one write per issue;
 * the sparse-matrix memory is read when the issued entry's word differs from the word
   its read port holds (hw/spmat.py); the held word carries over columns, layers and
   inferences, and is forgotten when the host writes the sparse-matrix memory;
@@ -123,8 +124,11 @@ def inference_events(program, x_int, *, held=None, cycles: bool = True):
             timing = estimate_cycles(program, x_int).layer_cycles
         except ImportError:
             timing = None
+    from eiegen.compiler.stats import column_issues
+
     out = []
     for k, lp in enumerate(program.layers):
+        issues = column_issues(program, k)
         a = np.asarray(acts[k])[:lp.n_in]
         nz = np.flatnonzero(a != 0)
         b = len(nz)
@@ -135,7 +139,7 @@ def inference_events(program, x_int, *, held=None, cycles: bool = True):
         for pe in range(n):
             ptr = program.layer_pointers(k, pe)
             starts, ends = ptr[nz], ptr[nz + 1]
-            macs[pe] = int((ends - starts).sum())
+            macs[pe] = int(issues[pe, nz].sum())
             spmat[pe], held[pe] = spmat_fetches(starts, ends, cfg.entries_per_word, held[pe])
         full = np.full(n, b, dtype=np.int64)
         per_pe = lambda v: np.full(n, v, dtype=np.int64)  # noqa: E731

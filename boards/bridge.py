@@ -137,15 +137,22 @@ class UARTBridge(wiring.Component):
         with m.If(urx.frame_error):
             m.d.sync += self.frame_error.eq(1)
 
-        # transmit: the accelerator's word stays on host_out (a stream holds its payload
-        # until taken), its bytes go out low first; the word is taken with its last byte
+        # transmit: the accelerator's word is taken into a register as soon as the last
+        # one has gone, then its bytes go out low first. The register cuts the path from
+        # the accelerator's read-back multiplexers (PE, counter) to the UART's shift
+        # register, which was the iCEBreaker's critical path.
+        tx_word = Signal(32)
+        tx_full = Signal()
         sent = Signal(2)
-        last = sent == 3
-        m.d.comb += [utx.inp.valid.eq(self.host_out.valid),
-                     utx.inp.payload.eq(self.host_out.payload.word_select(sent, 8)),
-                     self.host_out.ready.eq(utx.inp.ready & last)]
+        m.d.comb += [self.host_out.ready.eq(~tx_full),
+                     utx.inp.valid.eq(tx_full),
+                     utx.inp.payload.eq(tx_word.word_select(sent, 8))]
+        with m.If(self.host_out.valid & ~tx_full):
+            m.d.sync += [tx_word.eq(self.host_out.payload), tx_full.eq(1)]
         with m.If(utx.inp.valid & utx.inp.ready):
             m.d.sync += sent.eq(sent + 1)
+            with m.If(sent == 3):
+                m.d.sync += tx_full.eq(0)
 
         m.d.comb += self.error.eq(self.overflow | self.frame_error)
         # activity: the LED toggles with every word moved (a counter to stretch pulses

@@ -230,4 +230,12 @@ class Program:
         with np.load(path / "images.npz", allow_pickle=False) as data:
             images = {k: data[k] for k in data.files}
         layers = [LayerProgram.from_dict(d) for d in m["layers"]]
-        return cls(cfg=cfg, layers=layers, images=images)
+        program = cls(cfg=cfg, layers=layers, images=images)
+        for k, lp in enumerate(layers):
+            # padding entries select codebook entry 0, and the hardware skips merged ones
+            # without multiplying: the entry must be exact zero for that to change nothing
+            if int(program.codebook_q(k)[0]) != 0:
+                raise ProgramError(f"{path}: layer {k} ({lp.name}) has codebook entry 0 = "
+                                   f"{int(program.codebook_q(k)[0])}, but entry 0 is the "
+                                   f"padding entry and must be exact zero; recompile")
+        return program

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["layer_stats", "program_stats", "column_lengths", "work_per_pe", "work_bound",
-           "format_stats"]
+__all__ = ["layer_stats", "program_stats", "column_lengths", "merged_padding", "column_issues",
+           "work_per_pe", "work_bound", "format_stats"]
 
 
 def column_lengths(program, layer: int) -> np.ndarray:
@@ -14,17 +14,62 @@ def column_lengths(program, layer: int) -> np.ndarray:
                      for k in range(program.cfg.n_pe)])
 
 
+def merged_padding(cfg, ptr, v, z) -> np.ndarray:
+    """Padding entries of each column that issue together with the entry after them.
+
+    ``ptr`` (n_in + 1) are the columns' absolute entry addresses in one PE's stream and
+    ``v``, ``z`` the stream from address ``ptr[0]`` on. The rule is stage ``a_``'s
+    (hw/spmat.py, docs/architecture.md): the entry at column offset ``t`` merges iff
+    it is padding ``(0, max_gap)``, its word is already on the read port (``t > 0`` and
+    it is not the word's first slot), the next entry is in the same word (not the last
+    slot) and the column has an entry after that one (``t <= L - 3``). Merged entries
+    are skipped, so in a run of ``n`` consecutive mergeable entries every second one
+    merges, starting with the first: ``ceil(n / 2)``. Runs never cross a column.
+    """
+    ptr = np.asarray(ptr, dtype=np.int64)
+    n_cols = len(ptr) - 1
+    per_word = cfg.entries_per_word
+    if not cfg.merge_padding or per_word < 2 or ptr[-1] == ptr[0]:
+        return np.zeros(n_cols, dtype=np.int64)
+    base = int(ptr[0])
+    lengths = np.diff(ptr)
+    col = np.repeat(np.arange(n_cols), lengths)
+    addr = np.arange(base, int(ptr[-1]))
+    t = addr - ptr[col]
+    slot = addr % per_word
+    e = addr - base
+    can = ((np.asarray(v)[e] == 0) & (np.asarray(z)[e] == cfg.max_gap) & (t > 0)
+           & (slot != 0) & (slot != per_word - 1) & (t <= lengths[col] - 3))
+    edges = np.diff(np.concatenate([[0], can.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return np.bincount(col[starts], weights=(ends - starts + 1) // 2,
+                       minlength=n_cols).astype(np.int64)
+
+
+def column_issues(program, layer: int) -> np.ndarray:
+    """Issue cycles of every column in every PE, (n_pe, n_in): the column's entries less
+    its merged padding (:func:`merged_padding`); equal to the lengths when
+    ``cfg.merge_padding`` is 0. This, not the length, is what the timing depends on."""
+    cfg = program.cfg
+    rows = []
+    for k in range(cfg.n_pe):
+        ptr = program.layer_pointers(layer, k)
+        v, z = program.pe_entries(k)
+        rows.append(np.diff(ptr) - merged_padding(cfg, ptr, v[ptr[0]:], z[ptr[0]:]))
+    return np.stack(rows)
+
+
 def work_per_pe(program, layer: int, act_in) -> np.ndarray:
-    """Entries each PE processes for input activations ``act_in`` (hardware order): the
-    sum of its column lengths over the non-zero activations. Shape (n_pe,) or
-    (batch, n_pe)."""
+    """Issue cycles each PE spends for input activations ``act_in`` (hardware order): the
+    sum of its columns' issue counts over the non-zero activations (its entries, less
+    merged padding). Shape (n_pe,) or (batch, n_pe)."""
     a = np.asarray(act_in)
     nz = (a != 0).astype(np.int64)
-    return nz @ column_lengths(program, layer).T
+    return nz @ column_issues(program, layer).T
 
 
 def work_bound(program, layer: int, act_in) -> np.ndarray:
-    """The work-bound cycle estimate: the most loaded PE's entries."""
+    """The work-bound cycle estimate: the most loaded PE's issue cycles."""
     return work_per_pe(program, layer, act_in).max(axis=-1)
 
 

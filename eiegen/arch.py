@@ -36,6 +36,7 @@ _RANGES = {
     # bias_base shares a descriptor word with shift and relu (bits 0-15), so <= 2**16
     "bias_depth": (1, 1 << 16, "bias memory entries per PE"),
     "max_layers": (1, 64, "layer descriptors (and codebooks) the control unit holds"),
+    "merge_padding": (0, 1, "1: a padding entry issues together with the entry after it"),
 }
 
 
@@ -72,6 +73,11 @@ class ArchConfig:
         Bias memory entries per PE, over all layers.
     max_layers : int
         Number of layer descriptors and codebooks the control unit holds.
+    merge_padding : int
+        1 (default): stage ``a_`` of a PE issues a padding entry together with the entry
+        after it whenever the padding entry's word is already read, so padding costs no
+        cycle there (docs/architecture.md, "One PE"). 0: every entry takes one cycle, as
+        in EIE.
     """
 
     n_pe: int = 4
@@ -87,6 +93,7 @@ class ArchConfig:
     act_depth: int = 64
     bias_depth: int = 256
     max_layers: int = 8
+    merge_padding: int = 1
 
     def __post_init__(self):
         for f in fields(self):

@@ -18,7 +18,8 @@ class ArithmeticUnit(wiring.Component):
 
     * ``d_`` (entry on ``inp``): codebook read at ``layer * 2**index_bits + v`` in
       parallel with the row-address accumulation ``row = z`` for a column's first entry,
-      else ``row = previous row + z + 1``.
+      else ``row = previous row + z + 1`` (plus ``2**rel_bits`` when a padding entry was
+      merged into this one, ``skip``).
     * ``m_``: 16x16 (``weight_bits x act_bits``) multiply; accumulator read at ``row``.
     * ``x_``: ``acc[row] += product`` (wrapping at ``acc_bits``), written in the same
       cycle. The accumulator read of an entry in ``m_`` does not see the write of the
@@ -73,7 +74,8 @@ class ArithmeticUnit(wiring.Component):
 
         # d_: codebook lookup in parallel with the row-address accumulation
         m.d.comb += [
-            d_row.eq(Mux(inp.first, inp.z, d_cursor + inp.z + 1)),
+            # a merged padding entry (skip) is never a column's first entry
+            d_row.eq(Mux(inp.first, inp.z, d_cursor + inp.z + 1 + (inp.skip << cfg.rel_bits))),
             cb_rp.addr.eq(Cat(inp.v, self.layer)), cb_rp.en.eq(self.inp.valid),
         ]
         with m.If(self.inp.valid):

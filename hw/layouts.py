@@ -44,11 +44,14 @@ def column_layout(cfg) -> data.StructLayout:
 
 def entry_layout(cfg) -> data.StructLayout:
     """One sparse-matrix entry on its way to the arithmetic unit. ``first`` marks the
-    first entry of a column (the row cursor restarts there)."""
+    first entry of a column (the row cursor restarts there); ``skip`` says that a padding
+    entry ``(0, max_gap)`` was issued with this one and its ``max_gap + 1`` rows must be
+    added to the row cursor (``cfg.merge_padding``)."""
     return data.StructLayout({"act": signed(cfg.act_bits),
                               "v": unsigned(cfg.index_bits),
                               "z": unsigned(cfg.rel_bits),
-                              "first": unsigned(1)})
+                              "first": unsigned(1),
+                              "skip": unsigned(1)})
 
 
 class WriteBus(wiring.Signature):

@@ -21,6 +21,12 @@ class SparseMatrixReadUnit(wiring.Component):
     nothing), so back-to-back columns of ``L1, L2, ...`` entries issue in exactly
     ``L1 + L2 + ...`` consecutive cycles.
 
+    With ``cfg.merge_padding`` a padding entry ``(0, max_gap)`` whose word is already on
+    the read port issues in the same cycle as the entry after it (same word, and at least
+    one more entry of the column after that); ``out`` then carries that entry with
+    ``skip`` set. A column then takes its *issue count* of cycles
+    (:func:`eiegen.compiler.stats.column_issues`) instead of its length.
+
     The sparse-matrix memory is read only when the issued entry's word differs from the
     word the read port last fetched (the port holds its data), i.e. about once per
     ``entries_per_word`` entries. The entry leaves on ``out`` one cycle after issue
@@ -74,8 +80,20 @@ class SparseMatrixReadUnit(wiring.Component):
         d_slot = Signal(index_shape(per_word))
         d_act = Signal.like(a_act, name="d_act")
         d_first = Signal()
+        d_skip = Signal()
 
         issue = a_left != 0
+        # Padding merge: when the word of the entry about to issue is already on the read
+        # port (an entry of it issued earlier in this column) and that entry is padding,
+        # it goes with the next entry of the same word in one cycle. The three-entry rule
+        # (a_left >= 3) keeps the pair off a column's end, so col.ready stays a function
+        # of a_left alone and the merge adds no path from the memory into the queue.
+        merge = Signal()
+        if cfg.merge_padding and per_word >= 3:  # with 2, no slot is neither first nor last
+            warm = ~a_first & (a_slot != 0)
+            cur = rp.data.word_select(a_slot, cfg.entry_bits)
+            pad = (cur[:cfg.index_bits] == 0) & (cur[cfg.index_bits:] == cfg.max_gap)
+            m.d.comb += merge.eq(issue & warm & pad & (a_slot != per_word - 1) & (a_left >= 3))
         take = self.col.valid & self.col.ready
         start = self.col.payload.start
         if per_word & (per_word - 1) == 0:
@@ -93,11 +111,12 @@ class SparseMatrixReadUnit(wiring.Component):
                          a_slot.eq(start_slot), a_act.eq(self.col.payload.act),
                          a_first.eq(1)]
         with m.Elif(issue):
-            m.d.sync += [a_left.eq(a_left - 1), a_first.eq(0)]
-            with m.If(a_slot == per_word - 1):
+            next_slot = a_slot + 1 + merge  # merge only below slot per_word - 1: no overshoot
+            m.d.sync += [a_left.eq(a_left - 1 - merge), a_first.eq(0)]
+            with m.If(next_slot >= per_word):
                 m.d.sync += [a_slot.eq(0), a_word.eq(a_word + 1)]
             with m.Else():
-                m.d.sync += a_slot.eq(a_slot + 1)
+                m.d.sync += a_slot.eq(next_slot)
 
         fetch = issue & ~(held_valid & (held_word == a_word))
         m.d.comb += [rp.addr.eq(a_word), rp.en.eq(fetch), self.fetch.eq(fetch)]
@@ -107,8 +126,8 @@ class SparseMatrixReadUnit(wiring.Component):
             m.d.sync += [held_valid.eq(1), held_word.eq(a_word)]
         m.d.comb += [wp.en.eq(self.wr.en), wp.addr.eq(self.wr.addr), wp.data.eq(self.wr.data)]
 
-        m.d.sync += [d_valid.eq(issue), d_slot.eq(a_slot), d_act.eq(a_act),
-                     d_first.eq(a_first)]
+        m.d.sync += [d_valid.eq(issue), d_slot.eq(a_slot + merge), d_act.eq(a_act),
+                     d_first.eq(a_first), d_skip.eq(merge)]
         entry = rp.data.word_select(d_slot, cfg.entry_bits)
         m.d.comb += [
             self.out.valid.eq(d_valid),
@@ -116,5 +135,6 @@ class SparseMatrixReadUnit(wiring.Component):
             self.out.payload.v.eq(entry[:cfg.index_bits]),
             self.out.payload.z.eq(entry[cfg.index_bits:]),
             self.out.payload.first.eq(d_first),
+            self.out.payload.skip.eq(d_skip),
         ]
         return m

@@ -1,8 +1,10 @@
 """A fast, cycle-exact model of the accelerator's timing (docs/architecture.md).
 
 The RTL's timing is a function of three things only: the layer shapes, each PE's column
-lengths (entries per column, padding included, from the program's pointers) and which
-input activations are non-zero. This module turns the per-cycle rules of the timing
+issue counts (entries per column, padding included, less the padding entries that issue
+together with the next entry when ``cfg.merge_padding`` is set; from the program's
+pointers and entries, :func:`eiegen.compiler.stats.column_issues`) and which input
+activations are non-zero. This module turns the per-cycle rules of the timing
 contract into a recurrence over *broadcasts* instead of cycles, so its cost grows with the
 number of non-zero activations (a few thousand per EIE layer), not with the cycle count,
 and every step is vectorised over the PEs.
@@ -17,7 +19,7 @@ time is a COMPUTE cycle number ``c``):
   ``i-1`` and ``i`` (``o_0 = 1 + g_0``, the zero rows before the first non-zero).
 * Queues. Column ``i`` may be broadcast once every PE has room, i.e. once every PE has
   popped column ``i - depth``: ``b_i = max(o_i, max_k q_k[i - depth] + 1)``.
-* One PE (``L`` = the column's entries in that PE, ``X`` = the cycle the column leaves
+* One PE (``L`` = the column's issue count in that PE, ``X`` = the cycle the column leaves
   stage ``p_``, ``A`` = the cycle stage ``a_`` becomes free, i.e. the last issue of the
   previous non-empty column): pop ``q_i = max(b_i + 1, X_{i-1})``; pointers in
   ``P_i = q_i + 1``; ``X_i = P_i`` for an empty column, else ``max(P_i, A)``, after which
@@ -42,7 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["LayerTiming", "CycleEstimate", "layer_timing", "estimate_cycles",
-           "estimate_batch", "column_lengths_cached"]
+           "estimate_batch", "column_issues_cached"]
 
 _NEVER = -(1 << 40)  # "no such event yet": below every cycle number
 
@@ -57,7 +59,7 @@ class LayerTiming:
     starved: np.ndarray
     stalled: np.ndarray
     broadcasts: int  # non-zero activations broadcast
-    work_bound: int  # the busiest PE's entries (= busy.max())
+    work_bound: int  # the busiest PE's issue cycles (= busy.max())
 
     @property
     def overhead(self) -> int:
@@ -83,7 +85,7 @@ class CycleEstimate:
 
     @property
     def work_bound(self) -> int:
-        """Sum over layers of the busiest PE's entries: no schedule can beat it."""
+        """Sum over layers of the busiest PE's issue cycles: no schedule can beat it."""
         return int(sum(t.work_bound for t in self.layers))
 
     @property
@@ -99,13 +101,14 @@ class CycleEstimate:
                 [s & m for s in self.stalled])
 
 
-def column_lengths_cached(program, layer: int) -> np.ndarray:
-    """Entries of every column in every PE, (n_pe, n_in) int64, cached on the program."""
-    cache = program.__dict__.setdefault("_cycle_model_lengths", {})
+def column_issues_cached(program, layer: int) -> np.ndarray:
+    """Issue cycles of every column in every PE, (n_pe, n_in) int64, cached on the
+    program."""
+    cache = program.__dict__.setdefault("_cycle_model_issues", {})
     if layer not in cache:
-        from eiegen.compiler.stats import column_lengths
+        from eiegen.compiler.stats import column_issues
 
-        cache[layer] = np.ascontiguousarray(column_lengths(program, layer), dtype=np.int64)
+        cache[layer] = np.ascontiguousarray(column_issues(program, layer), dtype=np.int64)
     return cache[layer]
 
 
@@ -128,7 +131,8 @@ def layer_timing(lengths, act, n_pe: int, queue_depth: int, n_out: int) -> Layer
     Parameters
     ----------
     lengths : (n_pe, n_in) int array
-        Entries of column ``j`` in PE ``k`` (padding included).
+        Issue cycles of column ``j`` in PE ``k``: its entries (padding included), less
+        merged padding (:func:`eiegen.compiler.stats.column_issues`).
     act : (n_in,) array
         The layer's input activations (only which are non-zero matters).
     n_pe, queue_depth : int
@@ -233,7 +237,7 @@ def estimate_cycles(program, x_int, *, queue_depth: int | None = None,
     if depth < 1:
         raise ValueError(f"queue_depth must be at least 1, got {depth}")
     acts = activations if activations is not None else _layer_inputs(program, x_int)
-    layers = [layer_timing(column_lengths_cached(program, k), a, cfg.n_pe, depth, lp.n_out)
+    layers = [layer_timing(column_issues_cached(program, k), a, cfg.n_pe, depth, lp.n_out)
               for k, (lp, a) in enumerate(zip(program.layers, acts))]
     n = cfg.n_pe
     total = lambda attr: [int(v) for v in sum((getattr(t, attr) for t in layers),

@@ -37,7 +37,8 @@ __all__ = ["CONFIGS", "KINDS", "Case", "CaseResult", "make_case", "check_case",
 
 # One Verilator build each. Together they cover N in {1, 2, 4, 7, 16, 64}, queue depths
 # 1, 2, 3, 4, 8, 16, sparse-matrix words of 1..16 entries (4..128 bits), 1..4-bit
-# relative indices and 2..4-bit codebook indices, narrow and wide activations.
+# relative indices and 2..4-bit codebook indices, narrow and wide activations, and both
+# issue rules: padding merged (the default) and EIE's one entry per cycle (n4q1).
 CONFIGS: dict[str, ArchConfig] = {
     "n1": ArchConfig(n_pe=1, queue_depth=1, entries_per_word=1, index_bits=2, rel_bits=2,
                      act_bits=8, weight_bits=8, acc_bits=20, act_depth=40, ptr_depth=128,
@@ -49,7 +50,7 @@ CONFIGS: dict[str, ArchConfig] = {
                      bias_depth=96, max_layers=4),
     "n4q1": ArchConfig(n_pe=4, queue_depth=1, entries_per_word=4, rel_bits=2, act_bits=12,
                        weight_bits=10, acc_bits=26, act_depth=24, ptr_depth=384,
-                       spmat_depth=512, bias_depth=96, max_layers=4),
+                       spmat_depth=512, bias_depth=96, max_layers=4, merge_padding=0),
     "n7": ArchConfig(n_pe=7, queue_depth=2, entries_per_word=5, index_bits=3, rel_bits=3,
                      act_depth=12, ptr_depth=384, spmat_depth=128, bias_depth=48,
                      max_layers=4),

@@ -87,3 +87,24 @@ def reference_network(net, program, x_int):
                                   cfg.act_bits, cfg.acc_bits, layer.relu)
         result.append((accs, a))
     return result
+
+
+def reference_issue_cycles(ptr, v, z, per_word: int, max_gap: int, merge: bool) -> list[int]:
+    """Issue cycles of each column of one PE, stepping stage ``a_`` entry by entry as
+    docs/architecture.md states it: an entry whose word was already read in this column
+    (not the column's first entry, not slot 0) that is padding ``(0, max_gap)``, not in the
+    word's last slot and with at least two more entries of the column after it, issues in
+    one cycle together with the next entry."""
+    out = []
+    for j in range(len(ptr) - 1):
+        start, end = int(ptr[j]), int(ptr[j + 1])
+        a, cycles = start, 0
+        while a < end:
+            slot = a % per_word
+            pair = (merge and a > start and slot != 0 and slot != per_word - 1
+                    and end - a >= 3 and int(v[a - ptr[0]]) == 0
+                    and int(z[a - ptr[0]]) == max_gap)
+            a += 2 if pair else 1
+            cycles += 1
+        out.append(cycles)
+    return out

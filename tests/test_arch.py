@@ -23,6 +23,7 @@ RANGES = {
     "act_depth": (1, 1 << 16),
     "bias_depth": (1, 1 << 16),
     "max_layers": (1, 64),
+    "merge_padding": (0, 1),
 }
 
 

@@ -13,6 +13,8 @@ from eiegen.hw.top import EIE
 from eiegen.sim.golden import run_golden
 from test_hw_top import make_case
 
+from reference_models import reference_issue_cycles
+
 
 def test_spmat_fetches():
     # words of 4 entries: [0,3) word 0; [3,6) words 0,1 (0 held); [6,6) nothing; [9,13) 2,3
@@ -36,9 +38,13 @@ def test_events_equal_golden_work(n_pe, sizes, density, extra):
             lp = program.layers[k]
             assert ev.broadcasts == np.count_nonzero(a)
             np.testing.assert_array_equal(ev.macs, work_per_pe(program, k, a))
-            for pe in range(n_pe):       # entries from the pointers, padding included
-                lengths = np.diff(program.layer_pointers(k, pe))
-                assert ev.macs[pe] == lengths[a != 0].sum()
+            for pe in range(n_pe):       # issues stepped entry by entry, padding included
+                ptr = program.layer_pointers(k, pe)
+                v, z = program.pe_entries(pe)
+                issues = np.array(reference_issue_cycles(
+                    ptr, v[ptr[0]:], z[ptr[0]:], cfg.entries_per_word, cfg.max_gap,
+                    bool(cfg.merge_padding)))
+                assert ev.macs[pe] == issues[a != 0].sum()
                 assert ev.reads["codebook"][pe] == ev.macs[pe]
                 assert ev.reads["ptr_even"][pe] == ev.reads["ptr_odd"][pe] == ev.broadcasts
             rows_out = -(-lp.n_out // n_pe)

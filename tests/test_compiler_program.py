@@ -167,6 +167,16 @@ def test_bad_config_in_manifest(tmp_path):
         Program.load(out)
 
 
+def test_nonzero_padding_codebook_entry_refused(tmp_path):
+    _, prog = make_program()
+    out = prog.save(tmp_path / "prog")
+    images = dict(np.load(out / "images.npz"))
+    images["codebook"][prog.cfg.codebook_size] = 5  # layer 1's entry 0
+    np.savez(out / "images.npz", **images)
+    with pytest.raises(ProgramError, match=r"layer 1 .* codebook entry 0 = 5, .* must be exact zero"):
+        Program.load(out, verify=False)
+
+
 # ---- where save may write ----
 
 def test_refuses_to_overwrite_a_folder_that_is_not_a_program(tmp_path):

@@ -5,9 +5,11 @@ from hypothesis import strategies as st
 from eiegen.arch import ArchConfig
 from eiegen.compiler.compile import compile_network
 from eiegen.compiler.examples import random_network
-from eiegen.compiler.stats import (column_lengths, format_stats, layer_stats, program_stats,
-                                   work_bound, work_per_pe)
+from eiegen.compiler.stats import (column_issues, column_lengths, format_stats, layer_stats,
+                                   merged_padding, program_stats, work_bound, work_per_pe)
 from eiegen.sim.golden import layer_matrix
+
+from reference_models import reference_issue_cycles
 
 
 def brute_force_column_entries(dense, n_pe, rel_bits):
@@ -42,8 +44,9 @@ def test_work_per_pe_brute_force(seed, n_pe, rel_bits, balance, act_density):
     rng = np.random.default_rng(seed)
     sizes = rng.integers(1, 70, size=3).tolist()
     net = random_network(rng, sizes, density=float(rng.choice([0.03, 0.2, 0.6])))
-    program = compile_network(net, ArchConfig(n_pe=n_pe, rel_bits=rel_bits, act_depth=128),
-                               balance=balance)
+    # merge_padding=0: every entry is one issue cycle, so the work is the entry count
+    cfg = ArchConfig(n_pe=n_pe, rel_bits=rel_bits, act_depth=128, merge_padding=0)
+    program = compile_network(net, cfg, balance=balance)
     for layer, lp in enumerate(program.layers):
         dense = decoded_dense(program, layer)
         entries = brute_force_column_entries(dense, n_pe, rel_bits)
@@ -56,6 +59,49 @@ def test_work_per_pe_brute_force(seed, n_pe, rel_bits, balance, act_density):
         assert np.array_equal(work_bound(program, layer, a), want.max(axis=1))
         # all-active inputs: every entry of the PE, i.e. what the manifest records
         assert work_per_pe(program, layer, np.ones(lp.n_in)).tolist() == lp.entries
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_pe=st.sampled_from([1, 3, 8]),
+       rel_bits=st.sampled_from([1, 2, 4]), per_word=st.sampled_from([1, 2, 3, 8]),
+       merge=st.sampled_from([0, 1]))
+def test_column_issues_step_by_step(seed, n_pe, rel_bits, per_word, merge):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 90, size=3).tolist()
+    net = random_network(rng, sizes, density=float(rng.choice([0.02, 0.08, 0.3])))
+    cfg = ArchConfig(n_pe=n_pe, rel_bits=rel_bits, act_depth=128, entries_per_word=per_word,
+                     spmat_depth=16384, merge_padding=merge)
+    program = compile_network(net, cfg)
+    merged_any = False
+    for layer, lp in enumerate(program.layers):
+        issues = column_issues(program, layer)
+        assert (issues <= column_lengths(program, layer)).all()
+        assert ((issues > 0) == (column_lengths(program, layer) > 0)).all()
+        for k in range(n_pe):
+            ptr = program.layer_pointers(layer, k)
+            v, z = program.pe_entries(k)
+            want = reference_issue_cycles(ptr, v[ptr[0]:], z[ptr[0]:], per_word, cfg.max_gap,
+                                          bool(merge))
+            assert issues[k].tolist() == want
+        merged_any |= bool((issues < column_lengths(program, layer)).any())
+    if not merge or per_word < 3:
+        assert not merged_any
+
+
+def test_merged_padding_runs():
+    """A run of mergeable padding merges every second entry, starting with the first."""
+    cfg = ArchConfig(rel_bits=2, entries_per_word=8)  # max_gap 3
+    # one column of 8 entries in one word: real, pad, pad, pad, real, pad, real, real
+    v = np.array([5, 0, 0, 0, 7, 0, 2, 3])
+    z = np.array([1, 3, 3, 3, 0, 3, 1, 0])
+    # offset 1 merges 2, offset 3 merges 4, offset 5 merges 6; offset 6 would be too late
+    assert merged_padding(cfg, [0, 8], v, z).tolist() == [3]
+    assert merged_padding(cfg.replace(merge_padding=0), [0, 8], v, z).tolist() == [0]
+    # a padding entry (0, max_gap) only: v=0 with a shorter z does not merge
+    assert merged_padding(cfg, [0, 8], v, np.where(v == 0, 2, z)).tolist() == [0]
+    # the same column starting in slot 6 crosses a word: offsets 1 (slot 7) and 2 (slot 0)
+    # cannot merge, offset 3 (slot 1) merges 4, offset 5 merges 6
+    assert merged_padding(cfg, [6, 14], v, z).tolist() == [2]
 
 
 def test_layer_stats_parts_and_totals():

@@ -10,38 +10,46 @@ from eiegen.hw.arith import ArithmeticUnit
 from eiegen.hw.simulation import simulate
 
 
-def column_entries(rows):
+def column_entries(rows, cfg):
+    """(z, first, skip) of a column's entries at ``rows``; a gap too long for ``z`` is
+    bridged the way a merged padding entry arrives: ``skip`` adds ``2**rel_bits`` rows."""
     prev, out = -1, []
     for k, r in enumerate(rows):
-        out.append((r - prev - 1, int(k == 0)))
+        gap = r - prev - 1
+        skip = int(k > 0 and gap > cfg.max_gap)
+        out.append((gap - skip * (cfg.max_gap + 1), int(k == 0), skip))
         prev = r
     return out
 
 
 @pytest.mark.parametrize("bubbles", [0.0, 0.3])
 def test_accumulate_with_bypass(bubbles):
-    cfg = ArchConfig(act_depth=16, acc_bits=32, max_layers=2)
+    cfg = ArchConfig(act_depth=32, acc_bits=32, max_layers=2)
     rng = np.random.default_rng(int(bubbles * 10))
     lo, hi = -(1 << 15), (1 << 15) - 1
     codebook = [0] + [int(w) for w in rng.integers(lo, hi + 1, 15)]
     codebook[1], codebook[2] = lo, hi                      # extremes
     dut = ArithmeticUnit(cfg, codebook_init=[0] * 16 + codebook)
-    bias = [int(b) for b in rng.integers(-1 << 20, 1 << 20, 16)]
-    entries = []                                            # (act, v, z, first, row)
+    bias = [int(b) for b in rng.integers(-1 << 20, 1 << 20, 32)]
+    entries = []                                            # (act, v, z, first, skip, row)
     last_row = None
-    for _ in range(40):
-        rows = sorted(rng.choice(16, size=int(rng.integers(1, 5)), replace=False))
-        if last_row is not None and rng.random() < 0.5:     # same row as the previous entry
-            rows = sorted(set(rows) | {last_row})
-            rows = [last_row] + [r for r in rows if r > last_row]
+    for _ in range(60):
+        # a column's first row fits z (< 16); later ones may need a skip
+        head = int(rng.integers(0, 16))
+        rows = [head] + sorted(int(r) for r in rng.choice(np.arange(head + 1, 32),
+                                                            size=min(31 - head, int(rng.integers(0, 4))),
+                                                            replace=False))
+        if last_row is not None and last_row < 16 and rng.random() < 0.7:
+            rows = [last_row] + [r for r in rows if r > last_row]  # same row as the last entry
         act = int(rng.choice([lo, hi, int(rng.integers(lo, hi))]))
-        for (z, first), r in zip(column_entries(rows), rows):
-            entries.append((act, int(rng.integers(0, 16)), z, first, r))
+        for (z, first, skip), r in zip(column_entries(rows, cfg), rows):
+            entries.append((act, int(rng.integers(0, 16)), z, first, skip, r))
         last_row = rows[-1]
-    back_to_back = sum(a[4] == b[4] for a, b in zip(entries, entries[1:]))
+    back_to_back = sum(a[5] == b[5] for a, b in zip(entries, entries[1:]))
     assert back_to_back > 5
+    assert sum(e[4] for e in entries) > 5  # merged padding arrives
     model = list(bias)
-    for act, v, _, _, r in entries:
+    for act, v, _, _, _, r in entries:
         model[r] = wrap(model[r] + codebook[v] * act, cfg.acc_bits)
     got = []
 
@@ -53,24 +61,24 @@ def test_accumulate_with_bypass(bubbles):
             ctx.set(dut.acc_wr.data, b)
             await ctx.tick()
         ctx.set(dut.acc_wr.en, 0)
-        for act, v, z, first, _ in entries:
+        for act, v, z, first, skip, _ in entries:
             while rng.random() < bubbles:
                 ctx.set(dut.inp.valid, 0)
                 await ctx.tick()
             ctx.set(dut.inp.valid, 1)
-            ctx.set(dut.inp.payload, {"act": act, "v": v, "z": z, "first": first})
+            ctx.set(dut.inp.payload, {"act": act, "v": v, "z": z, "first": first, "skip": skip})
             await ctx.tick()
         ctx.set(dut.inp.valid, 0)
         for _ in range(dut.latency):
             assert not ctx.get(dut.idle)
             await ctx.tick()
         assert ctx.get(dut.idle)
-        for r in range(16):
+        for r in range(32):
             ctx.set(dut.acc_rd.en, 1)
             ctx.set(dut.acc_rd.addr, r)
             await ctx.tick()
             got.append(ctx.get(dut.acc_rd.data))
-        assert [ctx.get(dut.acc.data[r]) for r in range(16)] == model
+        assert [ctx.get(dut.acc.data[r]) for r in range(32)] == model
 
     simulate(dut, bench)
     assert got == model

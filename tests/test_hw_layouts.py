@@ -9,4 +9,4 @@ def test_widths_follow_config():
     assert col_bits(cfg) == (30).bit_length()
     assert broadcast_layout(cfg).size == 12 + col_bits(cfg)
     assert column_layout(cfg).size == 12 + 2 * cfg.ptr_bits
-    assert entry_layout(cfg).size == 12 + 3 + 5 + 1
+    assert entry_layout(cfg).size == 12 + 3 + 5 + 1 + 1  # act, v, z, first, skip

@@ -8,6 +8,8 @@ from eiegen.arch import ArchConfig
 from eiegen.hw.simulation import simulate, stream_put
 from eiegen.hw.spmat import SparseMatrixReadUnit
 
+from reference_models import reference_issue_cycles
+
 
 def pack(cfg, v, z):
     words = [0] * -(-len(v) // cfg.entries_per_word)
@@ -17,13 +19,31 @@ def pack(cfg, v, z):
     return words
 
 
-@pytest.mark.parametrize("per_word", [1, 3, 8])
-def test_entries_stream(per_word):
-    cfg = ArchConfig(entries_per_word=per_word, spmat_depth=64)
+def expected_stream(cfg, cols, v, z):
+    """(act, v, z, first, skip) of every entry ``out`` carries: a mergeable padding entry
+    (the rule of reference_issue_cycles) travels as ``skip`` on the entry after it."""
+    out, w = [], cfg.entries_per_word
+    for k, (a, b) in enumerate(cols):
+        e = a
+        while e < b:
+            pair = bool(cfg.merge_padding and e > a and e % w not in (0, w - 1)
+                        and b - e >= 3 and v[e] == 0 and z[e] == cfg.max_gap)
+            s = e + pair
+            out.append((k, int(v[s]), int(z[s]), int(e == a), int(pair)))
+            e = s + 1
+    return out
+
+
+@pytest.mark.parametrize("per_word, merge", [(1, 1), (3, 0), (3, 1), (8, 0), (8, 1)])
+def test_entries_stream(per_word, merge):
+    cfg = ArchConfig(entries_per_word=per_word, spmat_depth=64, rel_bits=2,
+                     merge_padding=merge)
     rng = np.random.default_rng(per_word)
     n = 60
     v = rng.integers(0, cfg.codebook_size, n)
     z = rng.integers(0, cfg.max_gap + 1, n)
+    pads = rng.random(n) < 0.4  # runs of padding entries, and v=0 entries that are not
+    v[pads], z[pads] = 0, cfg.max_gap
     dut = SparseMatrixReadUnit(cfg, init=pack(cfg, v, z))
     bounds = np.unique(np.concatenate([[0, n], rng.integers(0, n, 14)]))
     cols = [(int(a), int(b)) for a, b in zip(bounds, bounds[1:])] + [(n - 3, n)]
@@ -39,7 +59,7 @@ def test_entries_stream(per_word):
             issues.append(issue)
             fetches.append(fetch)
             if valid:
-                got.append((p.act, p.v, p.z, p.first))
+                got.append((p.act, p.v, p.z, p.first, p.skip))
 
     async def bench(ctx):
         await producer(ctx)
@@ -47,12 +67,19 @@ def test_entries_stream(per_word):
             await ctx.tick()
 
     simulate(dut, bench, background=[watcher])
-    want = [(k, int(v[e]), int(z[e]), int(e == a)) for k, (a, b) in enumerate(cols)
-            for e in range(a, b)]
+    want = expected_stream(cfg, cols, v, z)
     assert got == want
+    n_issue = sum(reference_issue_cycles([a, b], v[a:], z[a:], per_word, cfg.max_gap,
+                                         bool(merge))[0] for a, b in cols)
+    assert len(want) == n_issue
+    if not merge or per_word < 3:
+        assert n_issue == sum(b - a for a, b in cols)
+    if merge and per_word == 8:
+        assert n_issue < sum(b - a for a, b in cols)  # the case exercises merging
     # issue cycles are consecutive: no bubble at column or word boundaries
     first = issues.index(1)
     assert issues[first:first + len(want)] == [1] * len(want)
+    assert sum(issues) == len(want)
     # one memory read per change of word
     addrs = [e // per_word for a, b in cols for e in range(a, b)]
     assert sum(fetches) == 1 + sum(x != y for x, y in zip(addrs, addrs[1:]))

@@ -10,6 +10,8 @@ from eiegen.compiler.examples import random_network
 from eiegen.hw.simulation import run_host
 from eiegen.sim.golden import run_golden
 
+from reference_models import reference_issue_cycles
+
 
 def make_case(seed, cfg, sizes, density, n_inputs=2, input_zeros=0.5):
     rng = np.random.default_rng(seed)
@@ -22,13 +24,19 @@ def make_case(seed, cfg, sizes, density, n_inputs=2, input_zeros=0.5):
 
 
 def expected_busy(program, x):
-    """Entries each PE must process per layer: the columns of its non-zero inputs."""
+    """Issue cycles each PE must spend per layer: the columns of its non-zero inputs,
+    stepped entry by entry (merged padding issues with the next entry)."""
+    cfg = program.cfg
     acts = [np.asarray(x)] + run_golden(program, x)[:-1]
-    total = np.zeros(program.cfg.n_pe, dtype=np.int64)
+    total = np.zeros(cfg.n_pe, dtype=np.int64)
     for k, a in enumerate(acts):
-        for pe in range(program.cfg.n_pe):
-            lengths = np.diff(program.layer_pointers(k, pe))
-            total[pe] += lengths[a != 0].sum()
+        for pe in range(cfg.n_pe):
+            ptr = program.layer_pointers(k, pe)
+            v, z = program.pe_entries(pe)
+            issues = np.array(reference_issue_cycles(ptr, v[ptr[0]:], z[ptr[0]:],
+                                                     cfg.entries_per_word, cfg.max_gap,
+                                                     bool(cfg.merge_padding)), dtype=np.int64)
+            total[pe] += issues[a != 0].sum()
     return total
 
 

@@ -33,6 +33,15 @@ def test_cases_cover_the_stress_kinds():
     # empty columns in some layer of some case
     from eiegen.compiler.stats import column_lengths
     assert any((column_lengths(p, 0).sum(axis=0) == 0).any() for p in programs)
+    # merged padding in some case of a merging config, none where merging is off
+    from eiegen.compiler.stats import column_issues
+
+    def merges(p):
+        return sum(int((column_lengths(p, k) - column_issues(p, k)).sum())
+                   for k in range(len(p.layers)))
+    assert any(merges(c.program) for c in cases if c.program.cfg.merge_padding)
+    assert not any(merges(c.program) for c in cases if not c.program.cfg.merge_padding)
+    assert {c.program.cfg.merge_padding for c in cases} == {0, 1}
 
 
 def test_saturating_case_saturates():
