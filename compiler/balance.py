@@ -3,12 +3,27 @@
 EIE interleaves rows over PEs (row i -> PE i mod N), so a PE that happens to own dense
 rows does more work on every column and the others wait for it at the end of the layer.
 Permuting a layer's rows changes nothing mathematically as long as the next layer's
-columns are permuted the same way, so the hardware stays exactly as it is. The permutation
-is chosen greedily (longest-processing-time first): rows in decreasing order of their
-entry count, each to the least-loaded PE that still has a free slot, then refined by
-swapping rows between the busiest PE and the others; if that is worse than plain
-interleaving (the heuristics are not optimal), interleaving is kept. Each PE keeps the
-number of rows interleaving gives it, so activation memories are sized as before.
+columns are permuted the same way, so the hardware stays exactly as it is. Each PE keeps
+the number of rows interleaving gives it, so activation memories are sized as before.
+
+Two things cost cycles: the busiest PE's total work, and the coupling of the PEs through
+the broadcast. Every PE must take every non-zero activation into its queue, so a column
+with much work for one PE and little for the others lets that PE fall behind by up to a
+queue's depth, and then the broadcast waits for it while the others run dry. Three row
+assignments are built for every layer:
+
+* ``interleaved``: EIE's, row i -> PE i mod N;
+* ``balanced`` (:func:`balance_rows`): longest-processing-time first on the rows'
+  non-zeros, then swaps between the busiest PE and the others;
+* ``spread`` (:func:`spread_rows`): rows in decreasing order of their non-zeros, each to
+  the PE (with a free slot) whose rows so far share the fewest non-zero columns with it,
+  so that every column's work is spread evenly over the PEs; then the same swaps.
+
+Each PE's rows are then ordered to cut padding (compiler/row_order.py), and the layer
+takes the assignment the cycle model (eiegen.sim.cycle_model) predicts to be fastest with
+every input non-zero (the compiler does not know the activations), among those whose
+busiest PE has no more entries than interleaving's, so a balanced program fits wherever
+the plain one does.
 """
 
 from __future__ import annotations
@@ -20,7 +35,7 @@ import numpy as np
 from .encode import encode_layer, rows_of_pe
 from .row_order import order_rows_for_padding
 
-__all__ = ["balance_rows", "balance_layer_rows", "permute_network"]
+__all__ = ["balance_rows", "spread_rows", "balance_layer_rows", "permute_network"]
 
 
 def balance_rows(row_work: np.ndarray, n_pe: int) -> np.ndarray:
@@ -90,38 +105,83 @@ def _max_pe_work(row_work: np.ndarray, perm: np.ndarray, n_pe: int) -> int:
     return max(int(row_work[perm[k::n_pe]].sum()) for k in range(n_pe))
 
 
-def _max_entries(indices: np.ndarray, n_pe: int, rel_bits: int) -> int:
-    return max(s.n_entries for s in encode_layer(indices, n_pe, rel_bits).pe)
+def spread_rows(nonzero: np.ndarray, n_pe: int) -> np.ndarray:
+    """A row order (as :func:`balance_rows`) that spreads every column's non-zeros evenly
+    over the PEs. ``nonzero``: (n_out, n_in) bool."""
+    nonzero = np.asarray(nonzero, dtype=bool)
+    n_out, n_in = nonzero.shape
+    slots = np.array([rows_of_pe(n_out, n_pe, k) for k in range(n_pe)])
+    counts = np.zeros((n_pe, n_in), dtype=np.int32)  # non-zeros per PE and column so far
+    used = np.zeros(n_pe, dtype=np.int64)
+    assigned: list[list[int]] = [[] for _ in range(n_pe)]
+    row_work = nonzero.sum(axis=1)
+    for row in np.argsort(-row_work, kind="stable"):
+        cols = np.flatnonzero(nonzero[row])
+        # shared columns; a PE with more work overall shares more, so this also balances
+        overlap = counts[:, cols].sum(axis=1).astype(np.float64)
+        overlap[used >= slots] = np.inf
+        k = int(np.argmin(overlap))  # lowest PE on ties: deterministic
+        assigned[k].append(int(row))
+        used[k] += 1
+        counts[k, cols] += 1
+    _refine(row_work, assigned)
+    perm = np.empty(n_out, dtype=np.int64)
+    for k, rows in enumerate(assigned):
+        perm[k::n_pe] = sorted(rows)
+    return perm
 
 
-def balance_layer_rows(indices: np.ndarray, n_pe: int, rel_bits: int | None = None) -> np.ndarray:
-    """One layer's row order: balanced by non-zeros; with ``rel_bits``, plain interleaving
-    where padding would make the balanced order's busiest PE busier, then each PE's rows
-    reordered to cut padding."""
-    perm = balance_rows(np.count_nonzero(indices, axis=1), n_pe)
-    if rel_bits is None:
-        return perm
-    if _max_entries(indices[perm], n_pe, rel_bits) > _max_entries(indices, n_pe, rel_bits):
-        perm = np.arange(len(indices), dtype=np.int64)
-    return perm[order_rows_for_padding(indices[perm], n_pe, rel_bits)]
+def _dense_input_cycles(indices: np.ndarray, cfg) -> tuple[int, int]:
+    """(busiest PE's entries, predicted compute cycles with every input non-zero) of a
+    layer in this row order, the layer placed at the start of the PEs' memories."""
+    from eiegen.sim.cycle_model import layer_timing
+
+    from .stats import merged_padding
+
+    enc = encode_layer(indices, cfg.n_pe, cfg.rel_bits)
+    issues = np.stack([np.diff(s.ptr) - merged_padding(cfg, s.ptr, s.v, s.z) for s in enc.pe])
+    n_out, n_in = indices.shape
+    t = layer_timing(issues, np.ones(n_in, dtype=np.int64), cfg.n_pe, cfg.queue_depth, n_out)
+    return max(s.n_entries for s in enc.pe), t.compute
 
 
-def permute_network(net, n_pe: int, rel_bits: int | None = None):
-    """(balanced network, per-layer row orders). Layer k's rows are reordered and layer
-    k+1's columns follow; the last layer's outputs come out in ``row_orders[-1]`` order.
+def layer_row_candidates(indices: np.ndarray, n_pe: int, rel_bits: int) -> dict:
+    """The candidate row orders of one layer (module docstring), padding-ordered."""
+    nonzero = indices != 0
+    cands = {"interleaved": np.arange(len(indices), dtype=np.int64),
+             "balanced": balance_rows(nonzero.sum(axis=1), n_pe),
+             "spread": spread_rows(nonzero, n_pe)}
+    return {name: perm[order_rows_for_padding(indices[perm], n_pe, rel_bits)]
+            for name, perm in cands.items()}
 
-    Rows are balanced by their non-zeros; with ``rel_bits`` a layer keeps plain
-    interleaving when the padding entries of the balanced order would make its busiest PE
-    busier, and then each PE's rows are reordered to cut padding
-    (compiler/row_order.py). (Reordering a layer's columns never changes its entries per
-    PE, so each layer's choice is independent of the others.)"""
+
+def balance_layer_rows(indices: np.ndarray, cfg) -> np.ndarray:
+    """One layer's row order for the architecture ``cfg``: the candidate the cycle model
+    predicts fastest for dense inputs, among those whose busiest PE has no more entries
+    than plain interleaving's (first candidate on ties)."""
+    indices = np.asarray(indices)
+    limit = max(s.n_entries for s in encode_layer(indices, cfg.n_pe, cfg.rel_bits).pe)
+    best = None
+    for perm in layer_row_candidates(indices, cfg.n_pe, cfg.rel_bits).values():
+        entries, cycles = _dense_input_cycles(indices[perm], cfg)
+        if entries <= limit and (best is None or cycles < best[0]):
+            best = (cycles, perm)
+    return best[1]
+
+
+def permute_network(net, cfg):
+    """(balanced network, per-layer row orders) for the architecture ``cfg``. Layer k's
+    rows are reordered (:func:`balance_layer_rows`) and layer k+1's columns follow; the
+    last layer's outputs come out in ``row_orders[-1]`` order. (Reordering a layer's
+    columns never changes its entries per PE, so each layer's choice is independent of
+    the others.)"""
     from .network import Layer, Network
 
     layers, orders = [], []
     col_perm = None
     for layer in net.layers:
         idx = layer.indices if col_perm is None else layer.indices[:, col_perm]
-        perm = balance_layer_rows(idx, n_pe, rel_bits)
+        perm = balance_layer_rows(idx, cfg)
         idx = idx[perm]
         bias = None if layer.bias is None else layer.bias[perm]
         layers.append(Layer(weight=layer.codebook[idx], bias=bias, activation=layer.activation,

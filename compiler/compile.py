@@ -107,7 +107,7 @@ def compile_network(net: Network, cfg: ArchConfig, calibration=None,
                            f"got {calibration.shape}")
     row_orders = [None] * len(net)
     if balance:
-        net, row_orders = permute_network(net, cfg.n_pe, cfg.rel_bits)
+        net, row_orders = permute_network(net, cfg)
     formats = choose_formats(net, cfg, calibration)
 
     encoded = [encode_layer(layer.indices, cfg.n_pe, cfg.rel_bits) for layer in net.layers]

@@ -49,10 +49,12 @@ def layer_activations(name, n_in, act_density, scale: int = 1):
 
 
 def balanced(indices, n_pe: int = N_PE, rel_bits: int = REL_BITS):
-    """The compiler's compile-time balancing (compiler/balance.py) for one layer: rows
-    permuted by non-zeros, unless padding would make the busiest PE busier, then each
-    PE's rows reordered to cut padding (compiler/row_order.py)."""
-    return indices[balance_layer_rows(indices, n_pe, rel_bits)]
+    """The compiler's compile-time balancing (compiler/balance.py) for one layer on the
+    benchmark's EIE configuration: the row assignment (interleaved, balanced by
+    non-zeros, or columns spread) the cycle model predicts fastest, each PE's rows ordered
+    to cut padding (compiler/row_order.py)."""
+    cfg = ArchConfig.eie(n_pe=n_pe, rel_bits=rel_bits, queue_depth=QUEUE_DEPTH)
+    return indices[balance_layer_rows(indices, cfg)]
 
 
 def column_lengths(indices, n_pe: int = N_PE, rel_bits: int = REL_BITS, merge: int = 1):
