@@ -124,11 +124,11 @@ def inference_events(program, x_int, *, held=None, cycles: bool = True):
             timing = estimate_cycles(program, x_int).layer_cycles
         except ImportError:
             timing = None
-    from eiegen.compiler.stats import column_issues
+    from eiegen.sim.cycle_model import column_issues_cached  # cached on the program
 
     out = []
     for k, lp in enumerate(program.layers):
-        issues = column_issues(program, k)
+        issues = column_issues_cached(program, k)
         a = np.asarray(acts[k])[:lp.n_in]
         nz = np.flatnonzero(a != 0)
         b = len(nz)
