@@ -29,12 +29,13 @@ __all__ = ["LayerEvents", "layer_inputs", "inference_events", "batch_events", "M
 # per-PE memories (name -> unit they belong to) and the central one
 MEMORIES = {"ptr_even": "pointer", "ptr_odd": "pointer", "spmat": "spmat",
             "codebook": "arith", "accumulators": "arith", "bias": "actrw",
-            "act_src": "actrw", "act_dst": "actrw", "queue": "queue", "layers": "control"}
+            "act": "actrw", "queue": "queue", "layers": "control"}
 
 
 def memory_geometry(cfg) -> dict:
-    """Memory name -> (width, depth) for ``cfg`` (``act_src``/``act_dst``: the two
-    register files; ``queue``: the activation FIFO, flip-flops)."""
+    """Memory name -> (width, depth) for ``cfg`` (``act``: both activation register files,
+    one memory of ``2 * act_depth`` words as in hw/actrw.py; ``queue``: the activation
+    FIFO, flip-flops)."""
     from eiegen.hw.layouts import broadcast_layout
     from amaranth.hdl import Shape
     return {
@@ -44,8 +45,7 @@ def memory_geometry(cfg) -> dict:
         "codebook": (cfg.weight_bits, cfg.max_layers * cfg.codebook_size),
         "accumulators": (cfg.acc_bits, cfg.act_depth),
         "bias": (cfg.acc_bits, cfg.bias_depth),
-        "act_src": (cfg.act_bits, cfg.act_depth),
-        "act_dst": (cfg.act_bits, cfg.act_depth),
+        "act": (cfg.act_bits, 2 * cfg.act_depth),
         "queue": (Shape.cast(broadcast_layout(cfg)).width, cfg.queue_depth),
         "layers": (128, cfg.max_layers),
     }
@@ -145,11 +145,11 @@ def inference_events(program, x_int, *, held=None, cycles: bool = True):
         per_pe = lambda v: np.full(n, v, dtype=np.int64)  # noqa: E731
         reads = {"ptr_even": full, "ptr_odd": full.copy(), "spmat": spmat,
                  "codebook": macs.copy(), "accumulators": macs + rows_out,
-                 "bias": per_pe(rows_out), "act_src": per_pe(rows_in), "act_dst": per_pe(0),
+                 "bias": per_pe(rows_out), "act": per_pe(rows_in),
                  "queue": full.copy(), "layers": 1}
         writes = {"ptr_even": per_pe(0), "ptr_odd": per_pe(0), "spmat": per_pe(0),
                   "codebook": per_pe(0), "accumulators": macs + rows_out,
-                  "bias": per_pe(0), "act_src": per_pe(0), "act_dst": per_pe(rows_out),
+                  "bias": per_pe(0), "act": per_pe(rows_out),
                   "queue": full.copy(), "layers": 0}
         out.append(LayerEvents(k, lp.n_in, lp.n_out, b, rows_in, macs, spmat, reads, writes,
                                None if timing is None else int(timing[k])))
