@@ -136,10 +136,10 @@ def _dense_input_cycles(indices: np.ndarray, cfg) -> tuple[int, int]:
     layer in this row order, the layer placed at the start of the PEs' memories."""
     from eiegen.sim.cycle_model import layer_timing
 
-    from .stats import merged_padding
+    from .stats import encoded_issues
 
     enc = encode_layer(indices, cfg.n_pe, cfg.rel_bits)
-    issues = np.stack([np.diff(s.ptr) - merged_padding(cfg, s.ptr, s.v, s.z) for s in enc.pe])
+    issues = encoded_issues(cfg, enc)
     n_out, n_in = indices.shape
     t = layer_timing(issues, np.ones(n_in, dtype=np.int64), cfg.n_pe, cfg.queue_depth, n_out)
     return max(s.n_entries for s in enc.pe), t.compute

@@ -234,8 +234,9 @@ class Program:
         for k, lp in enumerate(layers):
             # padding entries select codebook entry 0, and the hardware skips merged ones
             # without multiplying: the entry must be exact zero for that to change nothing
-            if int(program.codebook_q(k)[0]) != 0:
+            zero = int(program.codebook_q(k)[0])
+            if zero != 0:
                 raise ProgramError(f"{path}: layer {k} ({lp.name}) has codebook entry 0 = "
-                                   f"{int(program.codebook_q(k)[0])}, but entry 0 is the "
-                                   f"padding entry and must be exact zero; recompile")
+                                   f"{zero}, but entry 0 is the padding entry and must be "
+                                   f"exact zero; recompile")
         return program

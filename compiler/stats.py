@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["layer_stats", "program_stats", "column_lengths", "merged_padding", "column_issues",
-           "work_per_pe", "work_bound", "format_stats"]
+           "encoded_issues", "work_per_pe", "work_bound", "format_stats"]
 
 
 def column_lengths(program, layer: int) -> np.ndarray:
@@ -29,7 +29,7 @@ def merged_padding(cfg, ptr, v, z) -> np.ndarray:
     ptr = np.asarray(ptr, dtype=np.int64)
     n_cols = len(ptr) - 1
     per_word = cfg.entries_per_word
-    if not cfg.merge_padding or per_word < 2 or ptr[-1] == ptr[0]:
+    if not cfg.merge_padding or per_word < 3 or ptr[-1] == ptr[0]:  # as hw/spmat.py
         return np.zeros(n_cols, dtype=np.int64)
     base = int(ptr[0])
     lengths = np.diff(ptr)
@@ -57,6 +57,13 @@ def column_issues(program, layer: int) -> np.ndarray:
         v, z = program.pe_entries(k)
         rows.append(np.diff(ptr) - merged_padding(cfg, ptr, v[ptr[0]:], z[ptr[0]:]))
     return np.stack(rows)
+
+
+def encoded_issues(cfg, enc) -> np.ndarray:
+    """Issue cycles (n_pe, n_in) of an encoded layer (compiler/encode.py) placed at the
+    start of the PEs' memories, as a layer compiled alone is."""
+    return np.stack([np.diff(s.ptr) - merged_padding(cfg, s.ptr, s.v, s.z)
+                     for s in enc.pe]).astype(np.int64)
 
 
 def work_per_pe(program, layer: int, act_in) -> np.ndarray:

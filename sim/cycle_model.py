@@ -125,12 +125,12 @@ def _interval_cover(starts: np.ndarray, ends: np.ndarray, length: int) -> np.nda
     return np.cumsum(diff.reshape(n_pe, width), axis=1)[:, :length] > 0
 
 
-def layer_timing(lengths, act, n_pe: int, queue_depth: int, n_out: int) -> LayerTiming:
+def layer_timing(issues, act, n_pe: int, queue_depth: int, n_out: int) -> LayerTiming:
     """Timing of one layer.
 
     Parameters
     ----------
-    lengths : (n_pe, n_in) int array
+    issues : (n_pe, n_in) int array
         Issue cycles of column ``j`` in PE ``k``: its entries (padding included), less
         merged padding (:func:`eiegen.compiler.stats.column_issues`).
     act : (n_in,) array
@@ -140,11 +140,11 @@ def layer_timing(lengths, act, n_pe: int, queue_depth: int, n_out: int) -> Layer
     n_out : int
         The layer's outputs (sets preload and write-back cycles).
     """
-    lengths = np.asarray(lengths, dtype=np.int64)
+    issues = np.asarray(issues, dtype=np.int64)
     act = np.asarray(act)
     n_in = act.shape[0]
-    if lengths.shape != (n_pe, n_in):
-        raise ValueError(f"lengths must have shape ({n_pe}, {n_in}), got {lengths.shape}")
+    if issues.shape != (n_pe, n_in):
+        raise ValueError(f"issues must have shape ({n_pe}, {n_in}), got {issues.shape}")
     rows_out = -(-n_out // n_pe)
     rows_in = -(-n_in // n_pe)
     cols = np.flatnonzero(act != 0)
@@ -160,7 +160,7 @@ def layer_timing(lengths, act, n_pe: int, queue_depth: int, n_out: int) -> Layer
     gaps[0] = row[0]
     gaps[1:] = np.maximum(row[1:] - row[:-1] - 1, 0)
     g_tail = rows_in - 1 - int(row[-1])
-    lsel = np.ascontiguousarray(lengths[:, cols].T)  # (m, n_pe)
+    lsel = np.ascontiguousarray(issues[:, cols].T)  # (m, n_pe)
     nonempty = lsel > 0
 
     depth = queue_depth
@@ -227,7 +227,7 @@ def estimate_cycles(program, x_int, *, queue_depth: int | None = None,
     program : Program
     x_int : (n_in,) int array, network order (as the host writes it)
     queue_depth : int, optional
-        Override the config's queue depth (the column lengths do not depend on it, so a
+        Override the config's queue depth (the column issue counts do not depend on it, so a
         depth sweep needs no recompilation).
     activations : list of arrays, optional
         Each layer's inputs, if already known (skips the golden model).

@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     for name, n_in, n_out, wd, ad, _, _ in LAYERS:
         if name not in args.layers:
             continue
-        issues, _, _ = column_lengths(balanced(layer_indices(name, n_in, n_out, wd)))
+        issues, _, _, _ = column_lengths(balanced(layer_indices(name, n_in, n_out, wd)))
         x = layer_activations(name, n_in, ad)
         for depth in args.depths:
             t = layer_timing(issues, x, N_PE, depth, n_out)

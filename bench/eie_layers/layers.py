@@ -9,7 +9,7 @@ from eiegen.arch import ArchConfig
 from eiegen.compiler.balance import balance_layer_rows
 from eiegen.compiler.encode import encode_layer
 from eiegen.compiler.examples import random_indices
-from eiegen.compiler.stats import merged_padding
+from eiegen.compiler.stats import encoded_issues
 
 # name, n_in, n_out, weight density, activation density, theoretical us, actual us
 LAYERS = [
@@ -57,15 +57,15 @@ def balanced(indices, n_pe: int = N_PE, rel_bits: int = REL_BITS):
     return indices[balance_layer_rows(indices, cfg)]
 
 
-def column_lengths(indices, n_pe: int = N_PE, rel_bits: int = REL_BITS, merge: int = 1):
-    """(issue cycles (n_pe, n_in), entries, padding) of a layer encoded for n_pe PEs on
-    64-bit words, alone in memory (as the benchmark programs are). The issue cycles are
-    the column lengths less merged padding (``merge``, cfg.merge_padding)."""
+def column_lengths(indices, n_pe: int = N_PE, rel_bits: int = REL_BITS):
+    """(issue cycles, lengths, entries, padding) of a layer encoded for n_pe PEs on 64-bit
+    words, alone in memory (as the benchmark programs are). Both arrays are
+    (n_pe, n_in): the issue cycles with padding merged (the default architecture), the
+    lengths (entries per column) what EIE's one entry per cycle takes."""
     enc = encode_layer(indices, n_pe, rel_bits)
-    cfg = ArchConfig.eie(n_pe=n_pe, rel_bits=rel_bits, merge_padding=merge)
-    issues = np.stack([np.diff(s.ptr) - merged_padding(cfg, s.ptr, s.v, s.z)
-                       for s in enc.pe]).astype(np.int64)
-    return issues, sum(s.n_entries for s in enc.pe), sum(s.n_padding for s in enc.pe)
+    issues = encoded_issues(ArchConfig.eie(n_pe=n_pe, rel_bits=rel_bits), enc)
+    lengths = np.stack([np.diff(s.ptr) for s in enc.pe]).astype(np.int64)
+    return issues, lengths, sum(s.n_entries for s in enc.pe), sum(s.n_padding for s in enc.pe)
 
 
 def scaled_config(scale: int) -> ArchConfig:

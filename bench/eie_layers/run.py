@@ -48,7 +48,7 @@ def model_layer(name, n_in, n_out, wd, ad, theo, actual, balance: bool) -> dict:
     idx = layer_indices(name, n_in, n_out, wd)
     if balance:
         idx = balanced(idx)
-    lengths, entries, padding = column_lengths(idx)
+    lengths, eie_lengths, entries, padding = column_lengths(idx)
     x = layer_activations(name, n_in, ad)
     start = time.perf_counter()
     t = layer_timing(lengths, x, N_PE, QUEUE_DEPTH, n_out)
@@ -56,7 +56,7 @@ def model_layer(name, n_in, n_out, wd, ad, theo, actual, balance: bool) -> dict:
     total_work = int(lengths[:, x != 0].sum())
     us = t.cycles / CLOCK_MHZ
     # the same layer with EIE's one entry per cycle (merge_padding=0)
-    eie = layer_timing(column_lengths(idx, merge=0)[0], x, N_PE, QUEUE_DEPTH, n_out)
+    eie = layer_timing(eie_lengths, x, N_PE, QUEUE_DEPTH, n_out)
     return {
         "layer": name, "n_in": n_in, "n_out": n_out, "weight_density": wd,
         "activation_density": ad, "balanced": balance, "broadcasts": t.broadcasts,

@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     table = {}
     idle = {}
     for name, n_in, n_out, wd, ad, _, _ in LAYERS:
-        lengths, _, _ = column_lengths(layer_indices(name, n_in, n_out, wd))
+        lengths, _, _, _ = column_lengths(layer_indices(name, n_in, n_out, wd))
         x = layer_activations(name, n_in, ad)
         table[name], idle[name] = [], []
         for d in DEPTHS:
