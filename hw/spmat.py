@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -88,12 +88,19 @@ class SparseMatrixReadUnit(wiring.Component):
         # it goes with the next entry of the same word in one cycle. The three-entry rule
         # (a_left >= 3) keeps the pair off a column's end, so col.ready stays a function
         # of a_left alone and the merge adds no path from the memory into the queue.
+        # merge is the one signal here computed from the memory's output in the cycle it
+        # is used (block RAM outputs are slow on FPGAs): every slot's padding test runs in
+        # parallel and only a one-bit select and the AND with the register-only condition
+        # follow; every update it steers picks between values precomputed from registers.
         merge = Signal()
         if cfg.merge_padding and per_word >= 3:  # with 2, no slot is neither first nor last
-            warm = ~a_first & (a_slot != 0)
-            cur = rp.data.word_select(a_slot, cfg.entry_bits)
-            pad = (cur[:cfg.index_bits] == 0) & (cur[cfg.index_bits:] == cfg.max_gap)
-            m.d.comb += merge.eq(issue & warm & pad & (a_slot != per_word - 1) & (a_left >= 3))
+            can_merge = Signal()
+            m.d.comb += can_merge.eq(issue & ~a_first & (a_slot != 0)
+                                     & (a_slot != per_word - 1) & (a_left >= 3))
+            pad_slots = Cat(*[(e[:cfg.index_bits] == 0) & (e[cfg.index_bits:] == cfg.max_gap)
+                              for e in (rp.data.word_select(k, cfg.entry_bits)
+                                        for k in range(per_word))])
+            m.d.comb += merge.eq(can_merge & pad_slots.bit_select(a_slot, 1))
         take = self.col.valid & self.col.ready
         start = self.col.payload.start
         if per_word & (per_word - 1) == 0:
@@ -111,12 +118,13 @@ class SparseMatrixReadUnit(wiring.Component):
                          a_slot.eq(start_slot), a_act.eq(self.col.payload.act),
                          a_first.eq(1)]
         with m.Elif(issue):
-            next_slot = a_slot + 1 + merge  # merge only below slot per_word - 1: no overshoot
-            m.d.sync += [a_left.eq(a_left - 1 - merge), a_first.eq(0)]
-            with m.If(next_slot >= per_word):
+            # merge only below slot per_word - 1, so a_slot + 2 never overshoots the word
+            wraps = Mux(merge, a_slot == per_word - 2, a_slot == per_word - 1)
+            m.d.sync += [a_left.eq(Mux(merge, a_left - 2, a_left - 1)), a_first.eq(0)]
+            with m.If(wraps):
                 m.d.sync += [a_slot.eq(0), a_word.eq(a_word + 1)]
             with m.Else():
-                m.d.sync += a_slot.eq(next_slot)
+                m.d.sync += a_slot.eq(Mux(merge, a_slot + 2, a_slot + 1))
 
         fetch = issue & ~(held_valid & (held_word == a_word))
         m.d.comb += [rp.addr.eq(a_word), rp.en.eq(fetch), self.fetch.eq(fetch)]
@@ -126,7 +134,7 @@ class SparseMatrixReadUnit(wiring.Component):
             m.d.sync += [held_valid.eq(1), held_word.eq(a_word)]
         m.d.comb += [wp.en.eq(self.wr.en), wp.addr.eq(self.wr.addr), wp.data.eq(self.wr.data)]
 
-        m.d.sync += [d_valid.eq(issue), d_slot.eq(a_slot + merge), d_act.eq(a_act),
+        m.d.sync += [d_valid.eq(issue), d_slot.eq(Mux(merge, a_slot + 1, a_slot)), d_act.eq(a_act),
                      d_first.eq(a_first), d_skip.eq(merge)]
         entry = rp.data.word_select(d_slot, cfg.entry_bits)
         m.d.comb += [

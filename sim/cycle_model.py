@@ -12,11 +12,12 @@ and every step is vectorised over the PEs.
 Derivation (0-based broadcasts ``i`` of the non-zero columns ``j_0 < j_1 < ...``; every
 time is a COMPUTE cycle number ``c``):
 
-* LNZD. Row ``r`` (columns ``r*N .. r*N+N-1``) is in the buffer one cycle after the
-  previous row finishes; a row without non-zeros finishes in its first cycle. So the
+* LNZD. Row 0 is current from cycle ``F = LeadingNonZeroDetector.first_row`` (2: the
+  rows are read ahead into registers), row ``r + 1`` (columns ``(r+1)*N ..``) one cycle
+  after row ``r`` finishes; a row without non-zeros finishes in its first cycle. So the
   LNZD first *offers* non-zero ``i`` in cycle ``o_i = b_{i-1} + 1 + g_i`` where ``b`` is
   the broadcast cycle and ``g_i`` the number of all-zero rows between the rows of
-  ``i-1`` and ``i`` (``o_0 = 1 + g_0``, the zero rows before the first non-zero).
+  ``i-1`` and ``i`` (``o_0 = F + g_0``, the zero rows before the first non-zero).
 * Queues. Column ``i`` may be broadcast once every PE has room, i.e. once every PE has
   popped column ``i - depth``: ``b_i = max(o_i, max_k q_k[i - depth] + 1)``.
 * One PE (``L`` = the column's issue count in that PE, ``X`` = the cycle the column leaves
@@ -43,10 +44,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from eiegen.hw.lnzd import LeadingNonZeroDetector
+
 __all__ = ["LayerTiming", "CycleEstimate", "layer_timing", "estimate_cycles",
            "estimate_batch", "column_issues_cached"]
 
 _NEVER = -(1 << 40)  # "no such event yet": below every cycle number
+FIRST_ROW = LeadingNonZeroDetector.first_row  # COMPUTE cycle in which row 0 is current
 
 
 @dataclass
@@ -151,7 +155,7 @@ def layer_timing(issues, act, n_pe: int, queue_depth: int, n_out: int) -> LayerT
     m = len(cols)
     zero = np.zeros(n_pe, dtype=np.int64)
     if m == 0:
-        compute = rows_in + 2
+        compute = rows_in + FIRST_ROW + 1
         return LayerTiming(compute, 1 + 2 * rows_out + compute, zero, zero + compute,
                            zero.copy(), 0, 0)
     # zero rows before each non-zero's row, and after the last one
@@ -171,7 +175,7 @@ def layer_timing(issues, act, n_pe: int, queue_depth: int, n_out: int) -> LayerT
     qmax = np.empty(m, dtype=np.int64)
     x = np.full(n_pe, _NEVER, dtype=np.int64)  # X of the previous column
     a = np.full(n_pe, _NEVER, dtype=np.int64)  # a_ is free from this cycle
-    b = 0
+    b = FIRST_ROW - 1  # so that o_0 = FIRST_ROW + g_0
     gl = gaps.tolist()
     maximum, where = np.maximum, np.where
     for i in range(m):

@@ -15,6 +15,8 @@ from eiegen.hw.simulation import run_host
 from eiegen.sim.cycle_model import estimate_batch, estimate_cycles, layer_timing
 from eiegen.sim.golden import run_golden
 
+FIRST_ROW = 2  # docs/architecture.md: row 0 is current in COMPUTE cycle 2
+
 
 def per_cycle_model(lengths, act, n_pe, depth):
     """docs/architecture.md, "COMPUTE, cycle by cycle", one cycle at a time, sharing
@@ -68,7 +70,8 @@ def per_cycle_model(lengths, act, n_pe, depth):
                 queues[k].append(offer)
         if done and idle_all:
             return c + 1, busy, starved, stalled
-        if row is None or finishes:
+        # row 0 is read in cycle 0 and current from FIRST_ROW; later rows follow
+        if (row is None and c >= FIRST_ROW - 1) or finishes:
             if nxt < n_in:
                 row = nxt // n_pe
                 mask = [j for j in range(nxt, min(nxt + n_pe, n_in)) if act[j] != 0]
@@ -96,22 +99,22 @@ def test_matches_the_per_cycle_rules(seed):
 
 
 def test_all_zero_input():
-    # docs/architecture.md: an all-zero input gives C = ceil(n_in / N) + 2
+    # docs/architecture.md: an all-zero input gives C = ceil(n_in / N) + 3
     t = layer_timing(np.ones((4, 10), dtype=int), np.zeros(10), 4, 8, n_out=9)
-    assert t.compute == 3 + 2
-    assert t.cycles == 1 + 2 * 3 + 5
-    assert list(t.busy) == [0] * 4 and list(t.starved) == [5] * 4
+    assert t.compute == 3 + 3
+    assert t.cycles == 1 + 2 * 3 + 6
+    assert list(t.busy) == [0] * 4 and list(t.starved) == [6] * 4
 
 
 def test_without_stalls_lnzd_bound():
     # one entry per column everywhere and a deep queue: C = done + 1 where done rises at
-    # 1 + sum over rows of max(m_r, 1); the last issue is 3 cycles after the last
-    # broadcast and C = last issue + 5 = done + 7 here
+    # FIRST_ROW + sum over rows of max(m_r, 1); the last issue is 3 cycles after the
+    # last broadcast and C = last issue + 5 = done + 7 here
     n_pe, n_in = 4, 23
     rng = np.random.default_rng(1)
     act = (rng.random(n_in) < 0.5).astype(int)
     rows = [act[r:r + n_pe] for r in range(0, n_in, n_pe)]
-    done = 1 + sum(max(int(np.count_nonzero(r)), 1) for r in rows)
+    done = FIRST_ROW + sum(max(int(np.count_nonzero(r)), 1) for r in rows)
     t = layer_timing(np.ones((n_pe, n_in), dtype=int), act, n_pe, 16, n_out=4)
     assert list(t.stalled) == [0] * n_pe
     last_broadcast_row = max(i for i, r in enumerate(rows) if r.any())

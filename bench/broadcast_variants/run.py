@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eie_layers"))
 from layers import (write_result, LAYERS, N_PE, QUEUE_DEPTH, balanced,  # noqa: E402
                     column_lengths, layer_activations, layer_indices)
 
-from eiegen.sim.cycle_model import layer_timing  # noqa: E402
+from eiegen.sim.cycle_model import FIRST_ROW, layer_timing  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 _NEVER = -(1 << 40)
@@ -45,7 +45,7 @@ def filtered_compute(issues, act, depth: int, width: int = 1) -> int:
     leave = np.full(n_pe, _NEVER, dtype=np.int64)  # column left stage p_
     free = np.full(n_pe, _NEVER, dtype=np.int64)   # stage a_ free from
     lanes = np.arange(n_pe)
-    b, used = 0, width
+    b, used = FIRST_ROW - 1, width
     for w in work:
         has = w > 0
         slot = queued % depth
@@ -71,7 +71,7 @@ def bypass_compute(issues, act, depth: int) -> int:
     latest_pop = np.empty(len(cols), dtype=np.int64)
     leave = np.full(n_pe, _NEVER, dtype=np.int64)
     free = np.full(n_pe, _NEVER, dtype=np.int64)
-    b = 0
+    b = FIRST_ROW - 1  # row 0 current in cycle FIRST_ROW, as in the RTL
     for i, w in enumerate(work):
         gap = rows[0] if i == 0 else max(int(rows[i] - rows[i - 1]) - 1, 0)
         b = b + 1 + gap
