@@ -42,6 +42,9 @@ class Board:
         The default architecture config (``ArchConfig`` fields).
     spram_spmat : bool
         Sparse-matrix memories in SPRAM (iCE40 UP5K) instead of block RAM.
+    distributed : tuple of str
+        Memories (:class:`eiegen.hw.memory.MemoryFactory` names) in distributed (LUT)
+        RAM instead of block RAM, for their fast output.
     open_flow : bool
         yowasp Yosys + nextpnr build it here; otherwise only the project is generated.
     led_activity, led_error : int
@@ -59,6 +62,7 @@ class Board:
     clock: float
     config: dict = field(default_factory=dict)
     spram_spmat: bool = False
+    distributed: tuple = ()
     open_flow: bool = True
     led_activity: int = 0
     led_error: int = 1
@@ -101,7 +105,8 @@ BOARDS = {
         clock_in=25e6, clock=37.5e6,
         config=dict(n_pe=16, spmat_depth=1024, ptr_depth=1024, act_depth=64,
                     bias_depth=256, max_layers=8),
-        notes="every memory in DP16KD block RAM or distributed RAM"),
+        distributed=("codebook", "accumulators", "act"),
+        notes="codebooks in distributed RAM, the other memories in DP16KD block RAM"),
     "arty_a7": Board(
         name="arty_a7", platform="amaranth_boards.arty_a7:ArtyA7_35Platform",
         family="xilinx7", device="xc7a35ti-csg324-1L",

@@ -72,6 +72,8 @@ def memory_plan(board, cfg) -> list[MemoryPlan]:
         if name == "spmat" and board.spram_spmat:
             plan.append(MemoryPlan(name, width, depth, count, "spram",
                                    spram_blocks(width, depth)))
+        elif name in board.distributed:
+            plan.append(MemoryPlan(name, width, depth, count, "logic", 0))
         else:
             plan.append(MemoryPlan(name, width, depth, count, "bram",
                                    bram_blocks(fam, width, depth)))

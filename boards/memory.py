@@ -1,4 +1,5 @@
-"""Board memory backends: the iCE40 UP5K's single-port SPRAM for the sparse matrix.
+"""Board memory backends: the iCE40 UP5K's single-port SPRAM for the sparse matrix,
+and small memories in distributed (LUT) RAM.
 
 A backend is a memory factory for ``EIE(cfg, program, memories=...)``
 (:mod:`eiegen.hw.memory`). :class:`ICE40SPRAMMemories` gives each PE's sparse-matrix
@@ -18,10 +19,12 @@ from __future__ import annotations
 
 from amaranth.hdl import ClockSignal, Const, Elaboratable, Instance, Module, Mux, Shape, Signal
 
+from amaranth.lib.memory import Memory
+
 from eiegen.hw.memory import amaranth_memory
 
 __all__ = ["SPRAM_DEPTH", "SPRAM_WIDTH", "SPRAMMemory", "RegisterMemory", "ICE40SPRAMMemories",
-           "SPRAM_SIM_MODEL", "spram_blocks"]
+           "DistributedMemories", "SPRAM_SIM_MODEL", "spram_blocks"]
 
 SPRAM_DEPTH = 16384
 SPRAM_WIDTH = 16
@@ -187,6 +190,25 @@ class ICE40SPRAMMemories:
     @property
     def blocks(self) -> int:
         return sum(mem.blocks for mem in self.spram)
+
+
+class DistributedMemories:
+    """Memory factory: the memories named in ``names`` in distributed (LUT) RAM, every
+    other one an Amaranth memory (block RAM where Yosys chooses it).
+
+    Why: an ECP5 block RAM's output is valid 5.8 ns after the clock (speed grade 6), a
+    distributed RAM's registered output after well under 1 ns. The codebook's output
+    feeds the multiplier in the same cycle; it is 128 x 16 bits, a few dozen LUTs per PE.
+    """
+
+    def __init__(self, names):
+        self.names = frozenset(names)
+
+    def __call__(self, shape, depth, init, *, name):
+        if name in self.names:
+            return Memory(shape=shape, depth=depth, init=init,
+                          attrs={"ram_style": "distributed"})
+        return amaranth_memory(shape, depth, init, name=name)
 
 
 # A behavioural model of the iCE40 UP5K SPRAM for Verilator (the board top in simulation).

@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from eiegen.hw.top import EIE
 
 from .bridge import UARTBridge
-from .memory import ICE40SPRAMMemories
+from .memory import DistributedMemories, ICE40SPRAMMemories
 from .pll import ECP5PLL, ICE40PLL, ecp5_pll, ice40_pll
 from .uart import BreakDetector
 
@@ -45,7 +45,11 @@ def uart_divisor(clock_hz: float, baud: int) -> int:
 
 def memory_backend(board):
     """The memory factory a board's accelerator is built with."""
-    return ICE40SPRAMMemories() if board is not None and board.spram_spmat else "amaranth"
+    if board is not None and board.spram_spmat:
+        return ICE40SPRAMMemories()
+    if board is not None and board.distributed:
+        return DistributedMemories(board.distributed)
+    return "amaranth"
 
 
 class BoardCore(Elaboratable):

@@ -13,25 +13,29 @@ __all__ = ["ArithmeticUnit"]
 
 
 class ArithmeticUnit(wiring.Component):
-    """Stages ``d_`` (the input cycle), ``m_`` and ``x_`` of a PE; owns the codebook
-    memory and the accumulators (the destination registers).
+    """Stages ``d_`` (the input cycle), ``m_``, ``x_`` and ``w_`` of a PE; owns the
+    codebook memory and the accumulators (the destination registers).
 
     * ``d_`` (entry on ``inp``): codebook read at ``layer * 2**index_bits + v`` in
       parallel with the row-address accumulation ``row = z`` for a column's first entry,
       else ``row = previous row + z + 1`` (plus ``2**rel_bits`` when a padding entry was
       merged into this one, ``skip``).
     * ``m_``: 16x16 (``weight_bits x act_bits``) multiply; accumulator read at ``row``.
-    * ``x_``: ``acc[row] += product`` (wrapping at ``acc_bits``), written in the same
-      cycle. The accumulator read of an entry in ``m_`` does not see the write of the
-      entry in ``x_``, so when two consecutive cycles' ``x_`` entries hit the same row the
-      adder takes its own previous result instead of the memory (the bypass). An entry is
-      written ``latency`` cycles after it arrives; there are no stalls.
+    * ``x_``: ``sum = acc[row] + product`` (wrapping at ``acc_bits``) into a register.
+    * ``w_``: the sum is written to ``acc[row]``. Between the accumulator memory's output
+      and its input there is a register, so on an FPGA neither the block RAM's late
+      output nor its write-data setup shares a cycle with the adder's carry chain.
+    * The accumulator read of an entry in ``m_`` does not see the writes of the two
+      entries ahead of it (in ``x_`` and ``w_``), so when one of them has the same row
+      the adder takes that entry's sum instead of the memory (the bypass, the newer one
+      first). An entry is written ``latency`` cycles after it arrives; there are no
+      stalls.
 
     ``acc_wr`` (bias preload) and ``acc_rd`` (write-back) reach the accumulators
     between layers; they are never used while entries flow.
     """
 
-    latency = 2
+    latency = 3
 
     def __init__(self, cfg, codebook_init=None, *, memories=None):
         self.cfg = cfg
@@ -68,9 +72,12 @@ class ArithmeticUnit(wiring.Component):
         x_row = Signal.like(d_row, name="x_row")
         x_prod = Signal(signed(cfg.act_bits + cfg.weight_bits))
         x_sum = Signal(signed(cfg.acc_bits))
-        w_valid = Signal()  # the x_ stage wrote in the previous cycle
+        w_valid = Signal()  # the w_ stage writes w_sum to acc[w_row] in this cycle
         w_row = Signal.like(d_row, name="w_row")
         w_sum = Signal.like(x_sum, name="w_sum")
+        v_valid = Signal()  # the w_ stage wrote v_sum to acc[v_row] in the previous cycle
+        v_row = Signal.like(d_row, name="v_row")
+        v_sum = Signal.like(x_sum, name="v_sum")
 
         # d_: codebook lookup in parallel with the row-address accumulation
         m.d.comb += [
@@ -85,20 +92,24 @@ class ArithmeticUnit(wiring.Component):
         # m_: multiply, accumulator read
         m.d.sync += [x_valid.eq(m_valid), x_row.eq(m_row), x_prod.eq(cb_rp.data * m_act)]
 
-        # x_: add and write, bypassing the previous cycle's write to the same row
-        bypass = w_valid & (w_row == x_row)
-        m.d.comb += x_sum.eq(Mux(bypass, w_sum, acc_rp.data) + x_prod)
-        m.d.sync += [w_valid.eq(x_valid), w_row.eq(x_row), w_sum.eq(x_sum)]
+        # x_: add, bypassing the two sums not yet in the memory when the read was made;
+        # which one (if any) is decided in m_, from the entries then in x_ and w_
+        hit_w, hit_v = Signal(), Signal()
+        m.d.sync += [hit_w.eq(x_valid & (x_row == m_row)), hit_v.eq(w_valid & (w_row == m_row))]
+        base = Mux(hit_w, w_sum, Mux(hit_v, v_sum, acc_rp.data))
+        m.d.comb += x_sum.eq(base + x_prod)
+        m.d.sync += [w_valid.eq(x_valid), w_row.eq(x_row), w_sum.eq(x_sum),
+                     v_valid.eq(w_valid), v_row.eq(w_row), v_sum.eq(w_sum)]
 
         m.d.comb += [
             acc_rp.en.eq(m_valid | self.acc_rd.en),
             acc_rp.addr.eq(Mux(self.acc_rd.en, self.acc_rd.addr, m_row)),
             self.acc_rd.data.eq(acc_rp.data),
-            acc_wp.en.eq(x_valid | self.acc_wr.en),
-            acc_wp.addr.eq(Mux(x_valid, x_row, self.acc_wr.addr)),
-            acc_wp.data.eq(Mux(x_valid, x_sum, self.acc_wr.data)),
+            acc_wp.en.eq(w_valid | self.acc_wr.en),
+            acc_wp.addr.eq(Mux(w_valid, w_row, self.acc_wr.addr)),
+            acc_wp.data.eq(Mux(w_valid, w_sum, self.acc_wr.data)),
             cb_wp.en.eq(self.cb_wr.en), cb_wp.addr.eq(self.cb_wr.addr),
             cb_wp.data.eq(self.cb_wr.data),
-            self.idle.eq(~m_valid & ~x_valid),
+            self.idle.eq(~m_valid & ~x_valid & ~w_valid),
         ]
         return m

@@ -1,4 +1,5 @@
-"""The pointer read unit: both ends of a column in one cycle from two banks."""
+"""The pointer read unit: both ends of a column in one read from two banks, into
+registers."""
 
 from __future__ import annotations
 
@@ -13,16 +14,22 @@ __all__ = ["PointerReadUnit"]
 
 
 class PointerReadUnit(wiring.Component):
-    """Stage ``p_`` of a PE: looks up column ``j``'s entry range ``[p[A], p[A+1])`` with
-    ``A = ptr_base + j``.
+    """Stages ``h_`` and ``p_`` of a PE: looks up column ``j``'s entry range
+    ``[p[A], p[A+1])`` with ``A = ptr_base + j``.
 
     Pointer address ``a`` lives in bank ``a % 2`` at bank address ``a // 2``, so the even
     bank is read at ``(A + 1) // 2`` and the odd bank at ``A // 2`` and both ends come out
-    together, one cycle (``latency``) after the column was taken from ``col``.
+    together. A column taken from ``col`` is read at once and held in ``h_`` while its
+    pointers are on the read ports; it moves to ``p_`` (pointers in registers, with
+    whether the range is empty) in a cycle in which ``p_`` is free, so its pointers are
+    in ``p_`` two cycles (``latency``) after the column was taken at the earliest.
 
-    The stage holds one column. A column whose range is empty is dropped in the cycle its
-    pointers arrive, without being offered on ``out``; so the stage can take a new column
-    in every cycle in which it is empty, holds an empty column, or hands its column on.
+    ``p_`` drops an empty column in its first cycle there, without offering it on
+    ``out``; so ``p_`` is free in every cycle in which it is empty, holds an empty column
+    or hands its column on, ``h_`` in every cycle in which it is empty or ``p_`` is free,
+    and a column is taken in every cycle in which ``h_`` is free. Every one of these
+    decisions uses registers only: the pointer memories' outputs (late in the cycle on
+    FPGA block RAM) go nowhere but into ``p_``'s registers.
 
     Attributes
     ----------
@@ -39,7 +46,7 @@ class PointerReadUnit(wiring.Component):
         No column held.
     """
 
-    latency = 1
+    latency = 2
 
     def __init__(self, cfg, init=None, *, memories=None):
         self.cfg = cfg
@@ -64,29 +71,37 @@ class PointerReadUnit(wiring.Component):
         rd = [bank.read_port() for bank in self.banks]
         wp = [bank.write_port() for bank in self.banks]
 
+        h_valid = Signal()
+        h_act = Signal.like(self.col.payload.act, name="h_act")
+        h_swap = Signal()  # A was odd: p[A] comes from the odd bank
         p_valid = Signal()
         p_act = Signal.like(self.col.payload.act, name="p_act")
-        p_swap = Signal()  # A was odd: p[A] comes from the odd bank
+        p_start = Signal.like(self.out.payload.start, name="p_start")
+        p_end = Signal.like(self.out.payload.end, name="p_end")
+        p_empty = Signal()
 
         addr = Signal(range(cfg.ptr_depth + cfg.max_inputs + 1))
         m.d.comb += addr.eq(self.ptr_base + self.col.payload.col)
-        start = Mux(p_swap, rd[1].data, rd[0].data)
-        end = Mux(p_swap, rd[0].data, rd[1].data)
-        empty = start == end
-        p_free = ~p_valid | empty | self.out.ready
-        take = self.col.valid & p_free
+        start = Mux(h_swap, rd[1].data, rd[0].data)
+        end = Mux(h_swap, rd[0].data, rd[1].data)
+        p_free = ~p_valid | p_empty | self.out.ready
+        h_free = ~h_valid | p_free
+        take = self.col.valid & h_free
         m.d.comb += [
-            self.col.ready.eq(p_free),
+            self.col.ready.eq(h_free),
             rd[0].addr.eq((addr + 1) >> 1), rd[0].en.eq(take),
             rd[1].addr.eq(addr >> 1), rd[1].en.eq(take),
-            self.out.valid.eq(p_valid & ~empty),
+            self.out.valid.eq(p_valid & ~p_empty),
             self.out.payload.act.eq(p_act),
-            self.out.payload.start.eq(start),
-            self.out.payload.end.eq(end),
-            self.idle.eq(~p_valid),
+            self.out.payload.start.eq(p_start),
+            self.out.payload.end.eq(p_end),
+            self.idle.eq(~h_valid & ~p_valid),
         ]
+        with m.If(h_free):
+            m.d.sync += [h_valid.eq(take), h_act.eq(self.col.payload.act), h_swap.eq(addr[0])]
         with m.If(p_free):
-            m.d.sync += [p_valid.eq(take), p_act.eq(self.col.payload.act), p_swap.eq(addr[0])]
+            m.d.sync += [p_valid.eq(h_valid), p_act.eq(h_act), p_start.eq(start),
+                         p_end.eq(end), p_empty.eq(start == end)]
         for k in range(2):
             m.d.comb += [wp[k].en.eq(self.wr.en & (self.wr.addr[0] == k)),
                          wp[k].addr.eq(self.wr.addr >> 1), wp[k].data.eq(self.wr.data)]

@@ -27,9 +27,11 @@ class SparseMatrixReadUnit(wiring.Component):
     ``skip`` set. A column then takes its *issue count* of cycles
     (:func:`eiegen.compiler.stats.column_issues`) instead of its length.
 
-    The sparse-matrix memory is read only when the issued entry's word differs from the
-    word the read port last fetched (the port holds its data), i.e. about once per
-    ``entries_per_word`` entries. The entry leaves on ``out`` one cycle after issue
+    The sparse-matrix memory is read only when an entry's word differs from the word the
+    read port last fetched (the port holds its data), i.e. about once per
+    ``entries_per_word`` entries, and one cycle before that entry issues (in the cycle
+    its column is taken, or in which the column's previous entry issues); the word is
+    registered as it leaves the port. The entry leaves on ``out`` one cycle after issue
     (``latency``), decoded into ``v`` and ``z``; ``out`` has no back-pressure.
 
     Attributes
@@ -41,7 +43,7 @@ class SparseMatrixReadUnit(wiring.Component):
     issue : Out(1)
         An entry is issued this cycle (the PE's "busy" cycles).
     fetch : Out(1)
-        The sparse-matrix memory is read this cycle.
+        The sparse-matrix memory is read this cycle (for the entry of the next cycle).
     idle : Out(1)
         Neither stage holds anything.
     """
@@ -82,25 +84,28 @@ class SparseMatrixReadUnit(wiring.Component):
         d_first = Signal()
         d_skip = Signal()
 
+        # The read port is one cycle ahead of stage a_: the word of the entry that issues
+        # in cycle t + 1 is read in cycle t, is on the port in t + 1 and in the register
+        # `word` from t + 2, when stage d_ decodes that entry. So nothing downstream of
+        # the memory's output is more than a flip-flop away from it (FPGA block RAM
+        # outputs come late in the cycle), and every decision of a_ and d_ uses registers.
+        word = Signal(cfg.word_bits)
+        pad = Signal(per_word)          # which of word's entries are padding
+        entries = [rp.data.word_select(k, cfg.entry_bits) for k in range(per_word)]
+        m.d.sync += [word.eq(rp.data),
+                     pad.eq(Cat(*[(e[:cfg.index_bits] == 0) & (e[cfg.index_bits:] == cfg.max_gap)
+                                  for e in entries]))]
+
         issue = a_left != 0
-        # Padding merge: when the word of the entry about to issue is already on the read
-        # port (an entry of it issued earlier in this column) and that entry is padding,
-        # it goes with the next entry of the same word in one cycle. The three-entry rule
-        # (a_left >= 3) keeps the pair off a column's end, so col.ready stays a function
-        # of a_left alone and the merge adds no path from the memory into the queue.
-        # merge is the one signal here computed from the memory's output in the cycle it
-        # is used (block RAM outputs are slow on FPGAs): every slot's padding test runs in
-        # parallel and only a one-bit select and the AND with the register-only condition
-        # follow; every update it steers picks between values precomputed from registers.
+        # Padding merge: when the entry about to issue is padding and its word has been
+        # in use for this column already (not the column's first entry, not slot 0: so
+        # `word` holds it), it goes with the next entry of the same word in one cycle. The
+        # three-entry rule (a_left >= 3) keeps the pair off a column's end, so col.ready
+        # stays a function of a_left alone.
         merge = Signal()
         if cfg.merge_padding and per_word >= 3:  # with 2, no slot is neither first nor last
-            can_merge = Signal()
-            m.d.comb += can_merge.eq(issue & ~a_first & (a_slot != 0)
-                                     & (a_slot != per_word - 1) & (a_left >= 3))
-            pad_slots = Cat(*[(e[:cfg.index_bits] == 0) & (e[cfg.index_bits:] == cfg.max_gap)
-                              for e in (rp.data.word_select(k, cfg.entry_bits)
-                                        for k in range(per_word))])
-            m.d.comb += merge.eq(can_merge & pad_slots.bit_select(a_slot, 1))
+            m.d.comb += merge.eq(issue & ~a_first & (a_slot != 0) & (a_slot != per_word - 1)
+                                 & (a_left >= 3) & pad.bit_select(a_slot, 1))
         take = self.col.valid & self.col.ready
         start = self.col.payload.start
         if per_word & (per_word - 1) == 0:
@@ -113,30 +118,38 @@ class SparseMatrixReadUnit(wiring.Component):
             self.col.ready.eq(a_left <= 1),
             self.idle.eq(~issue & ~d_valid),
         ]
+        # merge only below slot per_word - 1, so a_slot + 2 never overshoots the word
+        wraps = Mux(merge, a_slot == per_word - 2, a_slot == per_word - 1)
         with m.If(take):
             m.d.sync += [a_left.eq(self.col.payload.end - start), a_word.eq(start_word),
                          a_slot.eq(start_slot), a_act.eq(self.col.payload.act),
                          a_first.eq(1)]
         with m.Elif(issue):
-            # merge only below slot per_word - 1, so a_slot + 2 never overshoots the word
-            wraps = Mux(merge, a_slot == per_word - 2, a_slot == per_word - 1)
             m.d.sync += [a_left.eq(Mux(merge, a_left - 2, a_left - 1)), a_first.eq(0)]
             with m.If(wraps):
                 m.d.sync += [a_slot.eq(0), a_word.eq(a_word + 1)]
             with m.Else():
                 m.d.sync += a_slot.eq(Mux(merge, a_slot + 2, a_slot + 1))
 
-        fetch = issue & ~(held_valid & (held_word == a_word))
-        m.d.comb += [rp.addr.eq(a_word), rp.en.eq(fetch), self.fetch.eq(fetch)]
+        # The next cycle's entry starts a new word when a column is taken (its start word,
+        # unless the port holds it) or this column goes on past the end of its word (a
+        # merge needs a_left >= 3, so the column goes on iff a_left >= 2).
+        new_column = take & ~(held_valid & (held_word == start_word))
+        next_word = issue & wraps & (a_left >= 2)
+        fetch = new_column | next_word
+        # a new column can be taken only when a_left <= 1, and then this one does not go
+        # on: select on that register, not on take (which waits for the pointer memory)
+        fetch_addr = Mux(self.col.ready, start_word, a_word + 1)
+        m.d.comb += [rp.addr.eq(fetch_addr), rp.en.eq(fetch), self.fetch.eq(fetch)]
         with m.If(self.wr.en):
             m.d.sync += held_valid.eq(0)
         with m.Elif(fetch):
-            m.d.sync += [held_valid.eq(1), held_word.eq(a_word)]
+            m.d.sync += [held_valid.eq(1), held_word.eq(fetch_addr)]
         m.d.comb += [wp.en.eq(self.wr.en), wp.addr.eq(self.wr.addr), wp.data.eq(self.wr.data)]
 
         m.d.sync += [d_valid.eq(issue), d_slot.eq(Mux(merge, a_slot + 1, a_slot)), d_act.eq(a_act),
                      d_first.eq(a_first), d_skip.eq(merge)]
-        entry = rp.data.word_select(d_slot, cfg.entry_bits)
+        entry = word.word_select(d_slot, cfg.entry_bits)
         m.d.comb += [
             self.out.valid.eq(d_valid),
             self.out.payload.act.eq(d_act),

@@ -20,13 +20,15 @@ time is a COMPUTE cycle number ``c``):
   ``i-1`` and ``i`` (``o_0 = F + g_0``, the zero rows before the first non-zero).
 * Queues. Column ``i`` may be broadcast once every PE has room, i.e. once every PE has
   popped column ``i - depth``: ``b_i = max(o_i, max_k q_k[i - depth] + 1)``.
-* One PE (``L`` = the column's issue count in that PE, ``X`` = the cycle the column leaves
-  stage ``p_``, ``A`` = the cycle stage ``a_`` becomes free, i.e. the last issue of the
-  previous non-empty column): pop ``q_i = max(b_i + 1, X_{i-1})``; pointers in
-  ``P_i = q_i + 1``; ``X_i = P_i`` for an empty column, else ``max(P_i, A)``, after which
-  it issues in ``X_i + 1 .. X_i + L_i`` and ``A = X_i + L_i``.
+* One PE (``L`` = the column's issue count in that PE, ``H`` = the cycle the column
+  leaves stage ``h_``, ``X`` = the cycle it leaves stage ``p_``, ``A`` = the cycle stage
+  ``a_`` becomes free, i.e. the last issue of the previous non-empty column): pop
+  ``q_i = max(b_i + 1, H_{i-1})``; into ``p_`` at ``H_i = max(q_i + 1, X_{i-1})``;
+  pointers in ``P_i = H_i + 1``; ``X_i = P_i`` for an empty column, else
+  ``max(P_i, A)``, after which it issues in ``X_i + 1 .. X_i + L_i`` and
+  ``A = X_i + L_i``.
 * End. ``done`` rises one cycle after the last row finishes (``b_last + 1 + g_tail``);
-  a PE is idle from ``max(X_last + 1, last issue + 4)``; ``C`` is one more than the
+  a PE is idle from ``max(X_last + 1, last issue + 5)``; ``C`` is one more than the
   first cycle in which both hold.
 * Counters. ``busy`` = entries issued; ``stalled`` (PE ``k``, non-zero ``i``) = the
   cycles ``o_i .. b_i - 1`` in which ``k``'s queue is still full, ``max(0, q_k[i-depth]
@@ -173,6 +175,7 @@ def layer_timing(issues, act, n_pe: int, queue_depth: int, n_out: int) -> LayerT
     b_all = np.empty(m, dtype=np.int64)
     o_all = np.empty(m, dtype=np.int64)
     qmax = np.empty(m, dtype=np.int64)
+    h = np.full(n_pe, _NEVER, dtype=np.int64)  # H of the previous column
     x = np.full(n_pe, _NEVER, dtype=np.int64)  # X of the previous column
     a = np.full(n_pe, _NEVER, dtype=np.int64)  # a_ is free from this cycle
     b = FIRST_ROW - 1  # so that o_0 = FIRST_ROW + g_0
@@ -187,10 +190,11 @@ def layer_timing(issues, act, n_pe: int, queue_depth: int, n_out: int) -> LayerT
                 b = lim
         o_all[i] = o
         b_all[i] = b
-        q = maximum(x, b + 1)
+        q = maximum(h, b + 1)
         q_all[i] = q
         qmax[i] = q.max()
-        p = q + 1
+        h = maximum(q + 1, x)
+        p = h + 1
         nz = nonempty[i]
         x = where(nz, maximum(p, a), p)
         a = where(nz, x + lsel[i], a)
@@ -198,7 +202,7 @@ def layer_timing(issues, act, n_pe: int, queue_depth: int, n_out: int) -> LayerT
 
     done = b + g_tail + 1
     last_issue = where(a > _NEVER, a, _NEVER)
-    idle_from = maximum(x + 1, last_issue + 4)
+    idle_from = maximum(x + 1, last_issue + 5)
     c_end = max(done, int(idle_from.max()))
     compute = c_end + 1
 

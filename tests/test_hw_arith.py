@@ -33,7 +33,7 @@ def test_accumulate_with_bypass(bubbles):
     bias = [int(b) for b in rng.integers(-1 << 20, 1 << 20, 32)]
     entries = []                                            # (act, v, z, first, skip, row)
     last_row = None
-    for _ in range(60):
+    for _ in range(90):
         # a column's first row fits z (< 16); later ones may need a skip
         head = int(rng.integers(0, 16))
         rows = [head] + sorted(int(r) for r in rng.choice(np.arange(head + 1, 32),
@@ -41,12 +41,17 @@ def test_accumulate_with_bypass(bubbles):
                                                             replace=False))
         if last_row is not None and last_row < 16 and rng.random() < 0.7:
             rows = [last_row] + [r for r in rows if r > last_row]  # same row as the last entry
+        elif len(entries) >= 2 and entries[-2][5] < 16 and rng.random() < 0.5:
+            rows = [entries[-2][5]]                              # the row one entry back
         act = int(rng.choice([lo, hi, int(rng.integers(lo, hi))]))
         for (z, first, skip), r in zip(column_entries(rows, cfg), rows):
             entries.append((act, int(rng.integers(0, 16)), z, first, skip, r))
         last_row = rows[-1]
     back_to_back = sum(a[5] == b[5] for a, b in zip(entries, entries[1:]))
     assert back_to_back > 5
+    # one entry apart: the sum then is in the w_ stage's previous-write register
+    one_apart = sum(a[5] == c[5] != b[5] for a, b, c in zip(entries, entries[1:], entries[2:]))
+    assert one_apart > 3
     assert sum(e[4] for e in entries) > 5  # merged padding arrives
     model = list(bias)
     for act, v, _, _, _, r in entries:

@@ -11,24 +11,27 @@ from eiegen.hw.simulation import simulate
 
 
 def front_end_model(lengths, depth, pushes):
-    """The documented per-cycle rules of queue -> p_ -> a_ (docs/architecture.md):
+    """The documented per-cycle rules of queue -> h_ -> p_ -> a_ (docs/architecture.md):
     returns per cycle (queue ready, issue). ``pushes`` is how many columns are offered."""
-    queue, p, left, offered, out = [], None, 0, 0, []
-    while offered < pushes or queue or p is not None or left:
+    queue, h, p, left, offered, out = [], None, None, 0, 0, []
+    while offered < pushes or queue or h is not None or p is not None or left:
         ready = len(queue) < depth
         issue = left > 0
         a_free = left <= 1
         p_empty = p is not None and lengths[p] == 0
         p_to_a = p is not None and not p_empty and a_free
         p_free = p is None or p_empty or a_free
-        pop = bool(queue) and p_free
+        h_free = h is None or p_free
+        pop = bool(queue) and h_free
         out.append((ready if offered < pushes else None, int(issue)))
         if p_to_a:
             left = lengths[p]
         elif issue:
             left -= 1
         if p_free:
-            p = queue.pop(0) if pop else None
+            p = h
+        if h_free:
+            h = queue.pop(0) if pop else None
         if offered < pushes and ready:
             queue.append(offered)
             offered += 1

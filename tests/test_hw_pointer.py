@@ -58,10 +58,37 @@ def test_latency_and_host_write():
         assert ctx.get(dut.col.ready)
         await ctx.tick()
         ctx.set(dut.col.valid, 0)
-        assert ctx.get(dut.out.valid)      # latency 1
+        assert not ctx.get(dut.out.valid)  # pointers on the read ports (h_)
+        await ctx.tick()
+        assert ctx.get(dut.out.valid)      # latency 2: in p_'s registers
         assert (ctx.get(dut.out.payload.start), ctx.get(dut.out.payload.end)) == (21, 24)
         await ctx.tick()
         assert not ctx.get(dut.out.valid) and ctx.get(dut.idle)
 
     simulate(dut, bench)
-    assert dut.latency == 1
+    assert dut.latency == 2
+
+
+def test_empty_columns_flow_one_per_cycle():
+    # p_ drops an empty column in its first cycle there, so a run of empty columns is
+    # taken in consecutive cycles even while out is not ready
+    cfg = ArchConfig(ptr_depth=16)
+    dut = PointerReadUnit(cfg, init=[4] * 16)
+    taken = []
+
+    async def bench(ctx):
+        ctx.set(dut.out.ready, 0)
+        ctx.set(dut.col.valid, 1)
+        for j in range(10):
+            ctx.set(dut.col.payload, {"act": 1, "col": j})
+            taken.append(ctx.get(dut.col.ready))
+            assert not ctx.get(dut.out.valid)
+            await ctx.tick()
+        ctx.set(dut.col.valid, 0)
+        await ctx.tick()
+        assert not ctx.get(dut.idle)       # the last one is in p_
+        await ctx.tick()
+        assert ctx.get(dut.idle)
+
+    simulate(dut, bench)
+    assert taken == [1] * 10

@@ -83,6 +83,8 @@ def test_entries_stream(per_word, merge):
     # one memory read per change of word
     addrs = [e // per_word for a, b in cols for e in range(a, b)]
     assert sum(fetches) == 1 + sum(x != y for x, y in zip(addrs, addrs[1:]))
+    # each read is one cycle ahead of the issue that needs it (the word is registered)
+    assert all(issues[t + 1] for t, f in enumerate(fetches) if f)
 
 
 def test_host_write_invalidates_held_word():

@@ -24,6 +24,7 @@ def per_cycle_model(lengths, act, n_pe, depth):
     lengths = np.asarray(lengths)
     n_in = len(act)
     queues = [[] for _ in range(n_pe)]
+    h = [None] * n_pe
     p = [None] * n_pe
     left = [0] * n_pe
     issued = [[] for _ in range(n_pe)]  # cycles of issue
@@ -47,8 +48,8 @@ def per_cycle_model(lengths, act, n_pe, depth):
         for k in range(n_pe):
             issue = left[k] > 0
             q_empty = not queues[k]
-            idle = (q_empty and p[k] is None and left[k] == 0
-                    and not any(c - 3 <= u <= c - 1 for u in issued[k][-3:]))
+            idle = (q_empty and h[k] is None and p[k] is None and left[k] == 0
+                    and not any(c - 4 <= u <= c - 1 for u in issued[k][-4:]))
             idle_all &= idle
             if issue:
                 busy[k] += 1
@@ -60,12 +61,13 @@ def per_cycle_model(lengths, act, n_pe, depth):
             p_drop = j is not None and lengths[k, j] == 0
             p_to_a = j is not None and lengths[k, j] > 0 and a_free
             p_free = j is None or p_drop or a_free
-            pop = not q_empty and p_free
+            h_free = h[k] is None or p_free
+            pop = not q_empty and h_free
             left[k] = lengths[k, j] if p_to_a else left[k] - int(issue)
-            if pop:
-                p[k] = queues[k].pop(0)
-            elif p_free:
-                p[k] = None
+            if p_free:
+                p[k] = h[k]
+            if h_free:
+                h[k] = queues[k].pop(0) if pop else None
             if taken:
                 queues[k].append(offer)
         if done and idle_all:
@@ -108,8 +110,8 @@ def test_all_zero_input():
 
 def test_without_stalls_lnzd_bound():
     # one entry per column everywhere and a deep queue: C = done + 1 where done rises at
-    # FIRST_ROW + sum over rows of max(m_r, 1); the last issue is 3 cycles after the
-    # last broadcast and C = last issue + 5 = done + 7 here
+    # FIRST_ROW + sum over rows of max(m_r, 1); the last issue is 4 cycles after the
+    # last broadcast (issue latency) and C = last issue + 6 = done + 9 here
     n_pe, n_in = 4, 23
     rng = np.random.default_rng(1)
     act = (rng.random(n_in) < 0.5).astype(int)
@@ -119,7 +121,7 @@ def test_without_stalls_lnzd_bound():
     assert list(t.stalled) == [0] * n_pe
     last_broadcast_row = max(i for i, r in enumerate(rows) if r.any())
     tail_zero_rows = len(rows) - 1 - last_broadcast_row
-    assert t.compute == max(done, done - tail_zero_rows + 6) + 1
+    assert t.compute == max(done, done - tail_zero_rows + 8) + 1
 
 
 def make_program(seed, cfg, sizes, density):

@@ -36,12 +36,14 @@ _NEVER = -(1 << 40)
 
 def filtered_compute(issues, act, depth: int, width: int = 1) -> int:
     """Compute cycles when empty columns skip a PE's queue and up to ``width`` non-zeros
-    are broadcast per cycle (the PE pipeline as in the RTL: pop, pointers, issue)."""
+    are broadcast per cycle (the PE pipeline as in the RTL: pop, pointer read, pointers
+    in registers, issue)."""
     n_pe = issues.shape[0]
     cols = np.flatnonzero(act != 0)
     work = issues[:, cols].T
     pops = np.full((depth, n_pe), _NEVER, dtype=np.int64)  # last `depth` pops per PE
     queued = np.zeros(n_pe, dtype=np.int64)
+    read = np.full(n_pe, _NEVER, dtype=np.int64)   # column left stage h_
     leave = np.full(n_pe, _NEVER, dtype=np.int64)  # column left stage p_
     free = np.full(n_pe, _NEVER, dtype=np.int64)   # stage a_ free from
     lanes = np.arange(n_pe)
@@ -53,13 +55,15 @@ def filtered_compute(issues, act, depth: int, width: int = 1) -> int:
         nb = max(b if used < width else b + 1, room)
         used = used + 1 if nb == b else 1
         b = nb
-        pop = np.maximum(leave, b + 1)
-        go = np.maximum(pop + 1, free)
+        pop = np.maximum(read, b + 1)
+        into_p = np.maximum(pop + 1, leave)
+        go = np.maximum(into_p + 1, free)
+        read = np.where(has, into_p, read)
         leave = np.where(has, go, leave)
         free = np.where(has, go + w, free)
         pops[slot[has], lanes[has]] = pop[has]
         queued += has
-    return max(b + 1, int(free.max()) + 4) + 1
+    return max(b + 1, int(free.max()) + 5) + 1
 
 
 def bypass_compute(issues, act, depth: int) -> int:
@@ -69,6 +73,7 @@ def bypass_compute(issues, act, depth: int) -> int:
     rows = cols // n_pe
     work = issues[:, cols].T
     latest_pop = np.empty(len(cols), dtype=np.int64)
+    read = np.full(n_pe, _NEVER, dtype=np.int64)
     leave = np.full(n_pe, _NEVER, dtype=np.int64)
     free = np.full(n_pe, _NEVER, dtype=np.int64)
     b = FIRST_ROW - 1  # row 0 current in cycle FIRST_ROW, as in the RTL
@@ -77,13 +82,14 @@ def bypass_compute(issues, act, depth: int) -> int:
         b = b + 1 + gap
         if i >= depth:
             b = max(b, int(latest_pop[i - depth]))  # room in the cycle of the pop
-        pop = np.maximum(leave, b + 1)
+        pop = np.maximum(read, b + 1)
         latest_pop[i] = pop.max()
         has = w > 0
-        leave = np.where(has, np.maximum(pop + 1, free), pop + 1)
+        read = np.maximum(pop + 1, leave)
+        leave = np.where(has, np.maximum(read + 1, free), read + 1)
         free = np.where(has, leave + w, free)
     tail = -(-len(act) // n_pe) - 1 - int(rows[-1])
-    return max(b + tail + 1, int(free.max()) + 4) + 1
+    return max(b + tail + 1, int(free.max()) + 5) + 1
 
 
 def main(argv=None) -> int:
