@@ -20,8 +20,8 @@ class PointerReadUnit(wiring.Component):
     Pointer address ``a`` lives in bank ``a % 2`` at bank address ``a // 2``, so the even
     bank is read at ``(A + 1) // 2`` and the odd bank at ``A // 2`` and both ends come out
     together. A column taken from ``col`` is read at once and held in ``h_`` while its
-    pointers are on the read ports; it moves to ``p_`` (pointers in registers, with
-    whether the range is empty) in a cycle in which ``p_`` is free, so its pointers are
+    pointers are on the read ports; it moves to ``p_`` (the banks' outputs into registers,
+    as they are) in a cycle in which ``p_`` is free, so its pointers are
     in ``p_`` two cycles (``latency``) after the column was taken at the earliest.
 
     ``p_`` drops an empty column in its first cycle there, without offering it on
@@ -76,14 +76,14 @@ class PointerReadUnit(wiring.Component):
         h_swap = Signal()  # A was odd: p[A] comes from the odd bank
         p_valid = Signal()
         p_act = Signal.like(self.col.payload.act, name="p_act")
-        p_start = Signal.like(self.out.payload.start, name="p_start")
-        p_end = Signal.like(self.out.payload.end, name="p_end")
-        p_empty = Signal()
+        p_swap = Signal()
+        # the banks' outputs as they are: no logic between the memories and registers
+        p_even = Signal(unsigned(cfg.ptr_bits), name="p_even")
+        p_odd = Signal(unsigned(cfg.ptr_bits), name="p_odd")
 
         addr = Signal(range(cfg.ptr_depth + cfg.max_inputs + 1))
         m.d.comb += addr.eq(self.ptr_base + self.col.payload.col)
-        start = Mux(h_swap, rd[1].data, rd[0].data)
-        end = Mux(h_swap, rd[0].data, rd[1].data)
+        p_empty = p_even == p_odd
         p_free = ~p_valid | p_empty | self.out.ready
         h_free = ~h_valid | p_free
         take = self.col.valid & h_free
@@ -93,15 +93,15 @@ class PointerReadUnit(wiring.Component):
             rd[1].addr.eq(addr >> 1), rd[1].en.eq(take),
             self.out.valid.eq(p_valid & ~p_empty),
             self.out.payload.act.eq(p_act),
-            self.out.payload.start.eq(p_start),
-            self.out.payload.end.eq(p_end),
+            self.out.payload.start.eq(Mux(p_swap, p_odd, p_even)),
+            self.out.payload.end.eq(Mux(p_swap, p_even, p_odd)),
             self.idle.eq(~h_valid & ~p_valid),
         ]
         with m.If(h_free):
             m.d.sync += [h_valid.eq(take), h_act.eq(self.col.payload.act), h_swap.eq(addr[0])]
         with m.If(p_free):
-            m.d.sync += [p_valid.eq(h_valid), p_act.eq(h_act), p_start.eq(start),
-                         p_end.eq(end), p_empty.eq(start == end)]
+            m.d.sync += [p_valid.eq(h_valid), p_act.eq(h_act), p_swap.eq(h_swap),
+                         p_even.eq(rd[0].data), p_odd.eq(rd[1].data)]
         for k in range(2):
             m.d.comb += [wp[k].en.eq(self.wr.en & (self.wr.addr[0] == k)),
                          wp[k].addr.eq(self.wr.addr >> 1), wp[k].data.eq(self.wr.data)]

@@ -90,11 +90,10 @@ class SparseMatrixReadUnit(wiring.Component):
         # the memory's output is more than a flip-flop away from it (FPGA block RAM
         # outputs come late in the cycle), and every decision of a_ and d_ uses registers.
         word = Signal(cfg.word_bits)
-        pad = Signal(per_word)          # which of word's entries are padding
-        entries = [rp.data.word_select(k, cfg.entry_bits) for k in range(per_word)]
-        m.d.sync += [word.eq(rp.data),
-                     pad.eq(Cat(*[(e[:cfg.index_bits] == 0) & (e[cfg.index_bits:] == cfg.max_gap)
-                                  for e in entries]))]
+        m.d.sync += word.eq(rp.data)    # no logic between the memory and the register
+        entries = [word.word_select(k, cfg.entry_bits) for k in range(per_word)]
+        pad = Cat(*[(e[:cfg.index_bits] == 0) & (e[cfg.index_bits:] == cfg.max_gap)
+                    for e in entries])  # which of word's entries are padding
 
         issue = a_left != 0
         # Padding merge: when the entry about to issue is padding and its word has been
