@@ -84,9 +84,9 @@ def _layer_cycles(cfg, ev) -> int:
     if ev.cycles is not None:
         return ev.cycles
     # no cycle model: the busiest PE's work plus pipeline fill/drain (docs/architecture.md:
-    # row 0 current in cycle 2, issue latency 4, C = last issue + 6)
+    # row 0 current in cycle 3, issue latency 4, C = last issue + 6)
     rows_out = -(-ev.n_out // cfg.n_pe)
-    return int(1 + 2 * rows_out + max(int(ev.macs.max()) + 11, ev.lnzd_rows + 3))
+    return int(1 + 2 * rows_out + max(int(ev.macs.max()) + 12, ev.lnzd_rows + 4))
 
 
 def layer_energy(cfg, ev, tech="45nm", synth=None) -> dict:

@@ -56,21 +56,26 @@ class LeadingNonZeroDetector(wiring.Component):
       non-zero activations (lanes past ``n_in`` count as zero). So the register files'
       outputs feed only a few LUTs and flip-flops, and the read enable depends on
       registers alone: nothing on a board's block RAM output decides the next read.
-    * The oldest buffered row is the *current* one. Each cycle the priority tree picks
-      its lowest remaining non-zero and offers it on ``out``; it leaves (and its mask bit
-      clears) when ``out.ready`` (every queue has room). A row finishes in the cycle its
-      last non-zero leaves, or in its first cycle when it has none, and the next row is
-      current from the next cycle. Row 0 is current from cycle ``first_row``; without
-      back-pressure a row with ``k`` non-zeros takes ``max(k, 1)`` cycles and rows
-      follow each other without gaps (the read-ahead keeps up at one row per cycle).
+    * The oldest buffered row becomes the *current* one. Each cycle its lowest remaining
+      non-zero is offered on ``out``; it leaves (and its mask bit clears) when
+      ``out.ready`` (every queue has room). A row finishes in the cycle its last non-zero
+      leaves, or in its first cycle when it has none, and the next row is current from
+      the next cycle. Row 0 is current from cycle ``first_row``; without back-pressure a
+      row with ``k`` non-zeros takes ``max(k, 1)`` cycles and rows follow each other
+      without gaps (the read-ahead keeps up at one row per cycle).
+    * The offer (``out.valid`` and ``out.payload``) comes straight from registers: the
+      priority trees work out the next cycle's offer for each case (the same row, its
+      lowest lane gone, or the next row) from registers, and ``out.ready`` only picks one.
+      So the broadcast's long wires to every PE start at flip-flops, and the handshake
+      from the queues meets no priority tree.
     * ``done`` is high once every row has finished.
 
     When ``run`` is low the scanner returns to row 0 and drops what it read.
     """
 
     latency = 1     # the register files' read latency
-    first_row = 2   # row 0 is current from this cycle of run (read in 0, arrives in 1)
-    ROWS_AHEAD = 3  # rows read and not finished: the read-to-current time (2) plus one
+    first_row = 3   # row 0 is current from this cycle of run (read 0, port 1, buffer 2)
+    ROWS_AHEAD = 4  # rows read and not finished: the read-to-current time (3) plus one
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -98,7 +103,8 @@ class LeadingNonZeroDetector(wiring.Component):
         arr_valid = Signal()
         arr_base = Signal(wide)
         arr_lanes = Signal(n)           # its lanes below n_in
-        # the row buffer: a ring of `slots` rows; `held` rows from `head` on
+        # the row buffer: a ring of `slots` rows, `held` of them from `head` on; the
+        # current row (if any) is the one at `head`
         held = Signal(range(slots + 1))
         head = Signal(range(slots))
         tail = Signal(range(slots))     # where the next arriving row goes
@@ -106,7 +112,12 @@ class LeadingNonZeroDetector(wiring.Component):
                   for s in range(slots)]
         masks = [Signal(n, name=f"row{s}_mask") for s in range(slots)]
         bases = [Signal(wide, name=f"row{s}_base") for s in range(slots)]
-        cur_mask = Signal(n)            # the current row's lanes still to send
+        current = Signal()              # the row at head is current
+        cur_mask = Signal(n)            # its lanes still to send (the offer is the lowest)
+        offer = Signal()                # cur_mask is not empty
+        off_act = Signal.like(self.out.payload.act, name="off_act")
+        off_col = Signal.like(self.out.payload.col, name="off_col")
+        last = Signal()                 # the offer is the current row's last lane
 
         def ring_next(ptr):
             return Mux(ptr == slots - 1, 0, ptr + 1)
@@ -114,32 +125,49 @@ class LeadingNonZeroDetector(wiring.Component):
         def pick(signals, ptr):
             return Array(signals)[ptr]
 
-        cur_values = pick(values, head)
-        arr_mask = Cat(*[self.src_data[k] != 0 for k in range(n)]) & arr_lanes
-        below = [Const(0, 1)]           # below[k]: some lane < k is in the mask
-        for k in range(1, n):
-            below.append(below[-1] | cur_mask[k - 1])
-        rest = cur_mask & Cat(*below)   # the mask without its lowest lane
-        any_, index, value = priority_select([cur_mask[k] for k in range(n)],
-                                             [cur_values[k] for k in range(n)])
-        current = held != 0
+        def lowest(mask):
+            """(mask without its lowest lane, whether that leaves it empty)."""
+            below = [Const(0, 1)]       # below[k]: some lane < k is in the mask
+            for k in range(1, n):
+                below.append(below[-1] | mask[k - 1])
+            rest = mask & Cat(*below)
+            return rest, rest == 0
+
+        def first_of(mask, ptr):
+            """The offer of a row at ring slot ``ptr`` with lanes ``mask`` left."""
+            row_values = pick(values, ptr)
+            any_, index, value = priority_select([mask[k] for k in range(n)],
+                                                 [row_values[k] for k in range(n)])
+            _, single = lowest(mask)
+            return any_, value, pick(bases, ptr) + index, single
+
+        # candidate offers for the next cycle, all from registers
+        rest, _ = lowest(cur_mask)
+        rest_any, rest_act, rest_col, rest_last = first_of(rest, head)
+        # the row that becomes current next: the one after head (head when none is)
+        cand = Mux(current, ring_next(head), head)
+        cand_mask = pick(masks, cand)
+        cand_any, cand_act, cand_col, cand_last = first_of(cand_mask, cand)
+        cand_ready = Mux(current, held >= 2, held >= 1)  # that row is in the buffer
+
         ready = self.out.ready
-        fire = current & any_ & ready
+        fire = current & offer & ready
         # the current row finishes iff nothing is left after this cycle's broadcast
-        finish = current & Mux(ready, rest == 0, ~any_)
+        finish = current & Mux(ready, last | ~offer, ~offer)
         more = next_base < self.n_in
         read = self.run & more & (ahead != slots)
         m.d.comb += [
-            self.out.valid.eq(current & any_),
-            self.out.payload.act.eq(value),
-            self.out.payload.col.eq(pick(bases, head) + index),
+            self.out.valid.eq(current & offer),
+            self.out.payload.act.eq(off_act),
+            self.out.payload.col.eq(off_col),
             self.src_en.eq(read),
             self.src_addr.eq(next_addr),
             self.done.eq((ahead == 0) & ~more),
         ]
+        arr_mask = Cat(*[self.src_data[k] != 0 for k in range(n)]) & arr_lanes
         with m.If(~self.run):
             m.d.sync += [next_base.eq(0), next_addr.eq(0), ahead.eq(0), arr_valid.eq(0),
-                         held.eq(0), head.eq(0), tail.eq(0)]
+                         held.eq(0), head.eq(0), tail.eq(0), current.eq(0)]
         with m.Else():
             m.d.sync += [ahead.eq(ahead + read - finish), held.eq(held + arr_valid - finish),
                          arr_valid.eq(read)]
@@ -154,14 +182,14 @@ class LeadingNonZeroDetector(wiring.Component):
                     with m.If(tail == s):
                         m.d.sync += [values[s].eq(self.src_data), masks[s].eq(arr_mask),
                                      bases[s].eq(arr_base)]
-            # the current row's mask: the next row's on finishing (the arriving one when
-            # it is the only row left), the arriving row's when the buffer was empty
-            with m.If(finish):
-                m.d.sync += [head.eq(ring_next(head)),
-                             cur_mask.eq(Mux(held >= 2, pick(masks, ring_next(head)),
-                                             arr_mask))]
-            with m.Elif(~current):
-                m.d.sync += cur_mask.eq(arr_mask)
+            with m.If(finish | ~current):
+                # the next row (if buffered) becomes current, with its first offer
+                m.d.sync += [current.eq(cand_ready), cur_mask.eq(cand_mask),
+                             offer.eq(cand_any), off_act.eq(cand_act), off_col.eq(cand_col),
+                             last.eq(cand_last)]
+                with m.If(finish):
+                    m.d.sync += head.eq(ring_next(head))
             with m.Elif(fire):
-                m.d.sync += cur_mask.eq(rest)
+                m.d.sync += [cur_mask.eq(rest), offer.eq(rest_any), off_act.eq(rest_act),
+                             off_col.eq(rest_col), last.eq(rest_last)]
         return m

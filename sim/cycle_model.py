@@ -12,7 +12,7 @@ and every step is vectorised over the PEs.
 Derivation (0-based broadcasts ``i`` of the non-zero columns ``j_0 < j_1 < ...``; every
 time is a COMPUTE cycle number ``c``):
 
-* LNZD. Row 0 is current from cycle ``F = LeadingNonZeroDetector.first_row`` (2: the
+* LNZD. Row 0 is current from cycle ``F = LeadingNonZeroDetector.first_row`` (3: the
   rows are read ahead into registers), row ``r + 1`` (columns ``(r+1)*N ..``) one cycle
   after row ``r`` finishes; a row without non-zeros finishes in its first cycle. So the
   LNZD first *offers* non-zero ``i`` in cycle ``o_i = b_{i-1} + 1 + g_i`` where ``b`` is

@@ -15,7 +15,7 @@ from eiegen.hw.simulation import run_host
 from eiegen.sim.cycle_model import estimate_batch, estimate_cycles, layer_timing
 from eiegen.sim.golden import run_golden
 
-FIRST_ROW = 2  # docs/architecture.md: row 0 is current in COMPUTE cycle 2
+FIRST_ROW = 3  # docs/architecture.md: row 0 is current in COMPUTE cycle 3
 
 
 def per_cycle_model(lengths, act, n_pe, depth):
@@ -101,11 +101,11 @@ def test_matches_the_per_cycle_rules(seed):
 
 
 def test_all_zero_input():
-    # docs/architecture.md: an all-zero input gives C = ceil(n_in / N) + 3
+    # docs/architecture.md: an all-zero input gives C = ceil(n_in / N) + 4
     t = layer_timing(np.ones((4, 10), dtype=int), np.zeros(10), 4, 8, n_out=9)
-    assert t.compute == 3 + 3
-    assert t.cycles == 1 + 2 * 3 + 6
-    assert list(t.busy) == [0] * 4 and list(t.starved) == [6] * 4
+    assert t.compute == 3 + 4
+    assert t.cycles == 1 + 2 * 3 + 7
+    assert list(t.busy) == [0] * 4 and list(t.starved) == [7] * 4
 
 
 def test_without_stalls_lnzd_bound():
