@@ -29,6 +29,10 @@ class ActivationQueue(wiring.Component):
     r : Out(stream.Signature(broadcast_layout))
     level : Out(range(depth + 1))
         Occupancy at the start of the cycle.
+    room_next : Out(1)
+        ``w.ready`` of the next cycle (from this cycle's push and pop), so that the top
+        level can register the AND of every queue's room instead of computing it from
+        every PE's occupancy in the cycle it is used.
     """
 
     latency = 1
@@ -41,6 +45,7 @@ class ActivationQueue(wiring.Component):
             "w": In(stream.Signature(layout)),
             "r": Out(stream.Signature(layout)),
             "level": Out(range(self.depth + 1)),
+            "room_next": Out(1),
         })
         self.mem = make_memory(layout, self.depth, name="queue")
 
@@ -71,8 +76,8 @@ class ActivationQueue(wiring.Component):
             m.d.sync += w_ptr.eq(advance(w_ptr))
         with m.If(pop):
             m.d.sync += r_ptr.eq(advance(r_ptr))
-        with m.If(push & ~pop):
-            m.d.sync += self.level.eq(self.level + 1)
-        with m.Elif(pop & ~push):
-            m.d.sync += self.level.eq(self.level - 1)
+        level_next = Mux(push & ~pop, self.level + 1,
+                         Mux(pop & ~push, self.level - 1, self.level))
+        m.d.sync += self.level.eq(level_next)
+        m.d.comb += self.room_next.eq(level_next != depth)
         return m

@@ -3,7 +3,7 @@ ready/valid host stream."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -77,7 +77,10 @@ class EIE(wiring.Component):
         wiring.connect(m, wiring.flipped(self.host_in), ctl.host_in)
         wiring.connect(m, ctl.host_out, wiring.flipped(self.host_out))
 
-        room = Cat(*[pe.bcast.ready for pe in self.pes]).all()
+        # every queue has room: a register, loaded with the AND of the queues' next-cycle
+        # room, so the broadcast handshake does not start with an AND over all PEs
+        room = Signal(init=1)
+        m.d.sync += room.eq(Cat(*[pe.room_next for pe in self.pes]).all())
         src_en = lnzd.src_en | ctl.io_rd_en
         src_addr = Mux(ctl.io_rd_en, ctl.io_rd_addr, lnzd.src_addr)
         m.d.comb += [

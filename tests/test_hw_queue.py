@@ -1,4 +1,5 @@
-"""The activation queue against a FIFO model: full/empty, back-pressure, order."""
+"""The activation queue against a FIFO model: full/empty, back-pressure, order, and
+the next cycle's room."""
 
 from collections import deque
 
@@ -38,11 +39,13 @@ def test_queue_matches_model(depth):
                 assert (head.act, head.col) == model[0]
             pushed = push and len(model) < depth
             seen["push_pop"] += pushed and popped
+            room_next = ctx.get(dut.room_next)
             await ctx.tick()
             if popped:
                 model.popleft()
             if pushed:
                 model.append((act, col))
+            assert room_next == (len(model) < depth)  # the top level registers it
 
     simulate(dut, bench)
     # a full queue takes nothing, so depth 1 never pushes and pops in one cycle
