@@ -113,8 +113,13 @@ class LeadingNonZeroDetector(wiring.Component):
         masks = [Signal(n, name=f"row{s}_mask") for s in range(slots)]
         bases = [Signal(wide, name=f"row{s}_base") for s in range(slots)]
         current = Signal()              # the row at head is current
-        cur_mask = Signal(n)            # its lanes still to send (the offer is the lowest)
-        offer = Signal()                # cur_mask is not empty
+        # The current row's lanes still to send are the offer (registers below) and
+        # cur_rest; the row's values and base are copied out of the ring, so that no ring
+        # multiplexer and no lowest-lane search sits in front of the next offer's tree.
+        cur_rest = Signal(n)            # the lanes to send after the offer
+        cur_values = Signal(data.ArrayLayout(signed(cfg.act_bits), n))
+        cur_base = Signal(wide)
+        offer = Signal()                # the current row has a lane to send
         off_act = Signal.like(self.out.payload.act, name="off_act")
         off_col = Signal.like(self.out.payload.col, name="off_col")
         last = Signal()                 # the offer is the current row's last lane
@@ -133,21 +138,23 @@ class LeadingNonZeroDetector(wiring.Component):
             rest = mask & Cat(*below)
             return rest, rest == 0
 
-        def first_of(mask, ptr):
-            """The offer of a row at ring slot ``ptr`` with lanes ``mask`` left."""
-            row_values = pick(values, ptr)
+        def first_of(mask, row_values, base):
+            """The offer of a row with lanes ``mask`` left: (any, act, col, last)."""
             any_, index, value = priority_select([mask[k] for k in range(n)],
                                                  [row_values[k] for k in range(n)])
             _, single = lowest(mask)
-            return any_, value, pick(bases, ptr) + index, single
+            return any_, value, base + index, single
 
-        # candidate offers for the next cycle, all from registers
-        rest, _ = lowest(cur_mask)
-        rest_any, rest_act, rest_col, rest_last = first_of(rest, head)
-        # the row that becomes current next: the one after head (head when none is)
+        # candidate offers for the next cycle, all from registers: the current row less
+        # its lowest lane, and the row that becomes current next (the one after head;
+        # head when none is current)
+        rest_any, rest_act, rest_col, rest_last = first_of(cur_rest, cur_values, cur_base)
+        rest_rest, _ = lowest(cur_rest)
         cand = Mux(current, ring_next(head), head)
-        cand_mask = pick(masks, cand)
-        cand_any, cand_act, cand_col, cand_last = first_of(cand_mask, cand)
+        cand_mask, cand_values, cand_base = (pick(masks, cand), pick(values, cand),
+                                             pick(bases, cand))
+        cand_any, cand_act, cand_col, cand_last = first_of(cand_mask, cand_values, cand_base)
+        cand_rest, _ = lowest(cand_mask)
         cand_ready = Mux(current, held >= 2, held >= 1)  # that row is in the buffer
 
         ready = self.out.ready
@@ -184,12 +191,14 @@ class LeadingNonZeroDetector(wiring.Component):
                                      bases[s].eq(arr_base)]
             with m.If(finish | ~current):
                 # the next row (if buffered) becomes current, with its first offer
-                m.d.sync += [current.eq(cand_ready), cur_mask.eq(cand_mask),
+                m.d.sync += [current.eq(cand_ready), cur_rest.eq(cand_rest), cur_values.eq(cand_values),
+                             cur_base.eq(cand_base),
                              offer.eq(cand_any), off_act.eq(cand_act), off_col.eq(cand_col),
                              last.eq(cand_last)]
                 with m.If(finish):
                     m.d.sync += head.eq(ring_next(head))
             with m.Elif(fire):
-                m.d.sync += [cur_mask.eq(rest), offer.eq(rest_any), off_act.eq(rest_act),
+                m.d.sync += [cur_rest.eq(rest_rest),
+                             offer.eq(rest_any), off_act.eq(rest_act),
                              off_col.eq(rest_col), last.eq(rest_last)]
         return m
