@@ -70,7 +70,8 @@ class LeadingNonZeroDetector(wiring.Component):
       from the queues meets no priority tree.
     * ``done`` is high once every row has finished.
 
-    When ``run`` is low the scanner returns to row 0 and drops what it read.
+    When ``run`` is low the scanner returns to row 0 and drops what it read; ``n_in``
+    must be settled in the cycle before ``run`` rises and stay while it is high.
     """
 
     latency = 1     # the register files' read latency
@@ -161,7 +162,10 @@ class LeadingNonZeroDetector(wiring.Component):
         fire = current & offer & ready
         # the current row finishes iff nothing is left after this cycle's broadcast
         finish = current & Mux(ready, last | ~offer, ~offer)
-        more = next_base < self.n_in
+        # `more` (a row is left to read) is a register: its comparator's carry chain
+        # would otherwise lead into `done` and the control unit's state machine. n_in is
+        # settled before run rises (the descriptor is read at least two cycles earlier).
+        more = Signal()
         read = self.run & more & (ahead != slots)
         m.d.comb += [
             self.out.valid.eq(current & offer),
@@ -174,7 +178,8 @@ class LeadingNonZeroDetector(wiring.Component):
         arr_mask = Cat(*[self.src_data[k] != 0 for k in range(n)]) & arr_lanes
         with m.If(~self.run):
             m.d.sync += [next_base.eq(0), next_addr.eq(0), ahead.eq(0), arr_valid.eq(0),
-                         held.eq(0), head.eq(0), tail.eq(0), current.eq(0)]
+                         held.eq(0), head.eq(0), tail.eq(0), current.eq(0),
+                         more.eq(self.n_in != 0)]
         with m.Else():
             m.d.sync += [ahead.eq(ahead + read - finish), held.eq(held + arr_valid - finish),
                          arr_valid.eq(read)]
@@ -182,7 +187,8 @@ class LeadingNonZeroDetector(wiring.Component):
                 left = self.n_in - next_base
                 m.d.sync += [arr_base.eq(next_base),
                              arr_lanes.eq(Cat(*[left > k for k in range(n)])),
-                             next_base.eq(next_base + n), next_addr.eq(next_addr + 1)]
+                             next_base.eq(next_base + n), next_addr.eq(next_addr + 1),
+                             more.eq(next_base + n < self.n_in)]
             with m.If(arr_valid):
                 m.d.sync += tail.eq(ring_next(tail))
                 for s in range(slots):

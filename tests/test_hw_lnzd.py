@@ -56,6 +56,7 @@ def run_scan(n_pe, acts, stall_prob, seed=0):
 
     async def bench(ctx):
         ctx.set(dut.n_in, n_in)
+        await ctx.tick()                # n_in is settled a cycle before run rises
         ctx.set(dut.run, 1)
         stalls = 0
         for cycle in range(10 * n_in + 20):
