@@ -106,7 +106,8 @@ BOARDS = {
         config=dict(n_pe=16, spmat_depth=1024, ptr_depth=1024, act_depth=64,
                     bias_depth=256, max_layers=8),
         distributed=("codebook", "accumulators", "act"),
-        notes="codebooks in distributed RAM, the other memories in DP16KD block RAM"),
+        notes="codebooks, accumulators and activation register files in distributed RAM, "
+              "the other memories in DP16KD block RAM"),
     "arty_a7": Board(
         name="arty_a7", platform="amaranth_boards.arty_a7:ArtyA7_35Platform",
         family="xilinx7", device="xc7a35ti-csg324-1L",

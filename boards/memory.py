@@ -197,8 +197,9 @@ class DistributedMemories:
     other one an Amaranth memory (block RAM where Yosys chooses it).
 
     Why: an ECP5 block RAM's output is valid 5.8 ns after the clock (speed grade 6), a
-    distributed RAM's registered output after well under 1 ns. The codebook's output
-    feeds the multiplier in the same cycle; it is 128 x 16 bits, a few dozen LUTs per PE.
+    distributed RAM's registered output after well under 1 ns. The ULX3S puts the small
+    memories whose outputs feed logic in the same cycle here: the codebook (multiplier),
+    the accumulators (adder, write-back shift) and the activation register files (LNZD).
     """
 
     def __init__(self, names):

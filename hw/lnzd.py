@@ -123,7 +123,9 @@ class LeadingNonZeroDetector(wiring.Component):
         offer = Signal()                # the current row has a lane to send
         off_act = Signal.like(self.out.payload.act, name="off_act")
         off_col = Signal.like(self.out.payload.col, name="off_col")
-        last = Signal()                 # the offer is the current row's last lane
+        # the offer is the current row's last lane: cur_rest == 0, kept as a register
+        # because it decides `finish` together with the handshake
+        last = Signal()
 
         def ring_next(ptr):
             return Mux(ptr == slots - 1, 0, ptr + 1)
@@ -140,22 +142,23 @@ class LeadingNonZeroDetector(wiring.Component):
             return rest, rest == 0
 
         def first_of(mask, row_values, base):
-            """The offer of a row with lanes ``mask`` left: (any, act, col, last)."""
+            """The offer of a row with lanes ``mask`` left:
+            (any, act, col, lanes left after it, whether it is the last)."""
             any_, index, value = priority_select([mask[k] for k in range(n)],
                                                  [row_values[k] for k in range(n)])
-            _, single = lowest(mask)
-            return any_, value, base + index, single
+            rest, single = lowest(mask)
+            return any_, value, base + index, rest, single
 
         # candidate offers for the next cycle, all from registers: the current row less
         # its lowest lane, and the row that becomes current next (the one after head;
         # head when none is current)
-        rest_any, rest_act, rest_col, rest_last = first_of(cur_rest, cur_values, cur_base)
-        rest_rest, _ = lowest(cur_rest)
+        rest_any, rest_act, rest_col, rest_rest, rest_last = first_of(cur_rest, cur_values,
+                                                                      cur_base)
         cand = Mux(current, ring_next(head), head)
         cand_mask, cand_values, cand_base = (pick(masks, cand), pick(values, cand),
                                              pick(bases, cand))
-        cand_any, cand_act, cand_col, cand_last = first_of(cand_mask, cand_values, cand_base)
-        cand_rest, _ = lowest(cand_mask)
+        cand_any, cand_act, cand_col, cand_rest, cand_last = first_of(cand_mask, cand_values,
+                                                                      cand_base)
         cand_ready = Mux(current, held >= 2, held >= 1)  # that row is in the buffer
 
         ready = self.out.ready
@@ -197,8 +200,8 @@ class LeadingNonZeroDetector(wiring.Component):
                                      bases[s].eq(arr_base)]
             with m.If(finish | ~current):
                 # the next row (if buffered) becomes current, with its first offer
-                m.d.sync += [current.eq(cand_ready), cur_rest.eq(cand_rest), cur_values.eq(cand_values),
-                             cur_base.eq(cand_base),
+                m.d.sync += [current.eq(cand_ready), cur_rest.eq(cand_rest),
+                             cur_values.eq(cand_values), cur_base.eq(cand_base),
                              offer.eq(cand_any), off_act.eq(cand_act), off_col.eq(cand_col),
                              last.eq(cand_last)]
                 with m.If(finish):

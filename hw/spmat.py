@@ -137,7 +137,7 @@ class SparseMatrixReadUnit(wiring.Component):
         next_word = issue & wraps & (a_left >= 2)
         fetch = new_column | next_word
         # a new column can be taken only when a_left <= 1, and then this one does not go
-        # on: select on that register, not on take (which waits for the pointer memory)
+        # on: select on col.ready (a_left alone), not on take (which waits for col.valid)
         fetch_addr = Mux(self.col.ready, start_word, a_word + 1)
         m.d.comb += [rp.addr.eq(fetch_addr), rp.en.eq(fetch), self.fetch.eq(fetch)]
         with m.If(self.wr.en):

@@ -13,7 +13,7 @@ from eiegen.arch import ArchConfig
 from eiegen.boards.catalog import board_names, get_board
 from eiegen.boards.fit import FitError, check_fit, check_program, memory_plan
 from eiegen.boards.pll import ecp5_pll, ice40_pll
-from eiegen.boards.top import uart_divisor
+from eiegen.boards.top import memory_backend, uart_divisor
 from eiegen.cli import main
 from eiegen.compiler.compile import compile_network
 from eiegen.compiler.digits import digits_data, load_shipped
@@ -33,6 +33,22 @@ def test_default_configs_fit():
     ice = memory_plan(get_board("icebreaker"), get_board("icebreaker").default_config())
     spmat = next(m for m in ice if m.name == "spmat")
     assert (spmat.kind, spmat.count, spmat.blocks_each, spmat.width) == ("spram", 4, 1, 16)
+
+
+def test_ulx3s_small_memories_in_distributed_ram():
+    # the memories whose outputs feed logic in the same cycle: planned as logic (no block
+    # RAM counted) and built with Yosys's distributed-RAM attribute
+    board = get_board("ulx3s")
+    cfg = board.default_config()
+    kinds = {m.name: m.kind for m in memory_plan(board, cfg)}
+    assert {kinds[n] for n in ("codebook", "accumulators", "act")} == {"logic"}
+    assert {kinds[n] for n in ("ptr_even", "ptr_odd", "spmat", "bias")} == {"bram"}
+    factory = memory_backend(board)
+    cb, spmat = factory(16, 128, [], name="codebook"), factory(64, 1024, [], name="spmat")
+    for mem in (cb, spmat):
+        mem._MustUse__silence = True  # built only to look at, never elaborated
+    assert isinstance(cb, Memory) and cb.attrs == {"ram_style": "distributed"}
+    assert not spmat.attrs
 
 
 def test_config_too_big_for_the_up5k_is_refused_with_numbers():
