@@ -11,6 +11,9 @@ import math
 
 import numpy as np
 
+from eiegen.hw.pe import ProcessingElement
+from eiegen.sim.cycle_model import DRAIN, END, FIRST_ROW
+
 from .events import MEMORIES, batch_events, memory_geometry
 from .tech import technology
 
@@ -84,9 +87,11 @@ def _layer_cycles(cfg, ev) -> int:
     if ev.cycles is not None:
         return ev.cycles
     # no cycle model: the busiest PE's work plus pipeline fill/drain (docs/architecture.md:
-    # row 0 current in cycle 3, issue latency 4, C = last issue + 6)
+    # row 0 current in cycle FIRST_ROW, then the issue latency; COMPUTE ends DRAIN + END - 1
+    # cycles after the last issue, or FIRST_ROW + END cycles after the last row)
+    fill = FIRST_ROW + ProcessingElement.issue_latency + DRAIN + END - 1
     rows_out = -(-ev.n_out // cfg.n_pe)
-    return int(1 + 2 * rows_out + max(int(ev.macs.max()) + 12, ev.lnzd_rows + 4))
+    return int(1 + 2 * rows_out + max(int(ev.macs.max()) + fill, ev.lnzd_rows + FIRST_ROW + END))
 
 
 def layer_energy(cfg, ev, tech="45nm", synth=None) -> dict:

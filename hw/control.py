@@ -30,13 +30,18 @@ class Control(wiring.Component):
 
     * ``DESC`` (1 cycle): read the layer descriptor;
     * ``PRELOAD`` (``R = ceil(n_out / N)`` cycles): bias preload of local rows 0..R-1;
-    * ``COMPUTE``: the LNZD scans and broadcasts; the state ends in the first cycle in
-      which the LNZD is done and every PE is idle (that cycle counts);
+    * ``COMPUTE``: the LNZD scans and broadcasts; the state ends ``end_latency - 1``
+      cycles after the first cycle in which the LNZD is done and every PE is idle (the
+      cycles up to the end count);
     * ``WB`` (``R`` cycles): write-back of local rows 0..R-1; the roles of the register
       files swap at the end.
 
     ``cycles`` counts the cycles spent in these states during the last run.
     """
+
+    # COMPUTE lasts c_end + end_latency cycles, c_end the first of its cycles (from 0) in
+    # which the LNZD is done and every PE is idle (the condition goes through a register)
+    end_latency = 2
 
     def __init__(self, cfg, layers_init=None, *, memories=None):
         self.cfg = cfg
@@ -82,6 +87,12 @@ class Control(wiring.Component):
         desc_rp = self.descriptors.read_port()
         desc_wp = self.descriptors.write_port(granularity=32)
         inp, out = self.host_in, self.host_out
+        # "the LNZD is done and every PE is idle" as seen in the previous COMPUTE cycle: the
+        # AND over all PEs reaches a register, not the state machine, so COMPUTE ends one
+        # cycle after the first cycle in which it holds (``end_latency``). It stays true
+        # once true (nothing is left to broadcast or issue), so this only delays the end.
+        drained = Signal()
+        m.d.sync += drained.eq(self.compute & self.lnzd_done & self.all_idle)
 
         op = Signal(8)
         mem = Signal(8)
@@ -258,7 +269,7 @@ class Control(wiring.Component):
             with m.State("COMPUTE"):
                 m.d.comb += self.compute.eq(1)
                 m.d.sync += self.cycles.eq(self.cycles + 1)
-                with m.If(self.lnzd_done & self.all_idle):
+                with m.If(drained):
                     m.next = "WB"
             with m.State("WB"):
                 m.d.comb += self.wb_en.eq(1)

@@ -51,16 +51,11 @@ class ProcessingElement(wiring.Component):
     read, or a counter).
     """
 
-    @property
-    def issue_latency(self) -> int:
-        """Cycles from a broadcast entering an empty PE's queue to its first issue
-        (queue, then pointer read, then issue)."""
-        return ActivationQueue.latency + PointerReadUnit.latency + 1
-
-    @property
-    def drain_latency(self) -> int:
-        """Cycles from the last issue to the first cycle in which ``idle`` is high."""
-        return SparseMatrixReadUnit.latency + ArithmeticUnit.latency + 1
+    # cycles from a broadcast entering an empty PE's queue to its first issue (queue,
+    # then pointer read, then issue)
+    issue_latency = ActivationQueue.latency + PointerReadUnit.latency + 1
+    # cycles from the last issue to the first cycle in which ``idle`` is high
+    drain_latency = SparseMatrixReadUnit.latency + ArithmeticUnit.latency + 1
 
     def __init__(self, cfg, init=None, *, memories=None):
         self.cfg = cfg

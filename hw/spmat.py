@@ -72,6 +72,13 @@ class SparseMatrixReadUnit(wiring.Component):
         wp = self.mem.write_port()
 
         a_left = Signal(cfg.ptr_bits)
+        # a_left != 0, >= 2 and >= 3 as registers, loaded from a_left's next value: they
+        # decide issue (and so every PE's `idle`, ANDed over the array), col.ready and the
+        # fetch enable, which then start at a flip-flop instead of a comparator's carry
+        # chain (on the ECP5 16-PE build a_left != 0 -> idle was the critical path)
+        a_nz = Signal()
+        a_ge2 = Signal()
+        a_ge3 = Signal()
         a_word = Signal(index_shape(cfg.spmat_depth))
         a_slot = Signal(index_shape(per_word))
         a_act = Signal.like(self.col.payload.act, name="a_act")
@@ -95,7 +102,7 @@ class SparseMatrixReadUnit(wiring.Component):
         pad = Cat(*[(e[:cfg.index_bits] == 0) & (e[cfg.index_bits:] == cfg.max_gap)
                     for e in entries])  # which of word's entries are padding
 
-        issue = a_left != 0
+        issue = a_nz
         # Padding merge: when the entry about to issue is padding and its word has been
         # in use for this column already (not the column's first entry, not slot 0: so
         # `word` holds it), it goes with the next entry of the same word in one cycle. The
@@ -104,7 +111,7 @@ class SparseMatrixReadUnit(wiring.Component):
         merge = Signal()
         if cfg.merge_padding and per_word >= 3:  # with 2, no slot is neither first nor last
             m.d.comb += merge.eq(issue & ~a_first & (a_slot != 0) & (a_slot != per_word - 1)
-                                 & (a_left >= 3) & pad.bit_select(a_slot, 1))
+                                 & a_ge3 & pad.bit_select(a_slot, 1))
         take = self.col.valid & self.col.ready
         start = self.col.payload.start
         if per_word & (per_word - 1) == 0:
@@ -114,17 +121,21 @@ class SparseMatrixReadUnit(wiring.Component):
             start_word, start_slot = start // per_word, start % per_word
         m.d.comb += [
             self.issue.eq(issue),
-            self.col.ready.eq(a_left <= 1),
+            self.col.ready.eq(~a_ge2),
             self.idle.eq(~issue & ~d_valid),
         ]
         # merge only below slot per_word - 1, so a_slot + 2 never overshoots the word
         wraps = Mux(merge, a_slot == per_word - 2, a_slot == per_word - 1)
+        left_next = Signal.like(a_left)
+        m.d.comb += left_next.eq(Mux(take, self.col.payload.end - start,
+                                     Mux(issue, Mux(merge, a_left - 2, a_left - 1), a_left)))
+        m.d.sync += [a_left.eq(left_next), a_nz.eq(left_next != 0), a_ge2.eq(left_next >= 2),
+                     a_ge3.eq(left_next >= 3)]
         with m.If(take):
-            m.d.sync += [a_left.eq(self.col.payload.end - start), a_word.eq(start_word),
-                         a_slot.eq(start_slot), a_act.eq(self.col.payload.act),
-                         a_first.eq(1)]
+            m.d.sync += [a_word.eq(start_word), a_slot.eq(start_slot),
+                         a_act.eq(self.col.payload.act), a_first.eq(1)]
         with m.Elif(issue):
-            m.d.sync += [a_left.eq(Mux(merge, a_left - 2, a_left - 1)), a_first.eq(0)]
+            m.d.sync += a_first.eq(0)
             with m.If(wraps):
                 m.d.sync += [a_slot.eq(0), a_word.eq(a_word + 1)]
             with m.Else():
@@ -134,15 +145,23 @@ class SparseMatrixReadUnit(wiring.Component):
         # unless the port holds it) or this column goes on past the end of its word (a
         # merge needs a_left >= 3, so the column goes on iff a_left >= 2).
         new_column = take & ~(held_valid & (held_word == start_word))
-        next_word = issue & wraps & (a_left >= 2)
-        fetch = new_column | next_word
+        next_word = issue & wraps & a_ge2
+        # The port is read on every take, also when it holds the start word already: a
+        # re-read returns the same word (the memory is written only in I/O mode, which
+        # drops `held_valid`), and the port's enable then does not wait for the start
+        # word's comparison with the held word, a carry chain behind the pointer unit's
+        # registers that was the ECP5 16-PE critical path. `fetch` still counts only the
+        # reads of a word the port does not hold (what the energy model charges: a
+        # design that gates the port makes just these).
+        read = take | next_word
         # a new column can be taken only when a_left <= 1, and then this one does not go
         # on: select on col.ready (a_left alone), not on take (which waits for col.valid)
         fetch_addr = Mux(self.col.ready, start_word, a_word + 1)
-        m.d.comb += [rp.addr.eq(fetch_addr), rp.en.eq(fetch), self.fetch.eq(fetch)]
+        m.d.comb += [rp.addr.eq(fetch_addr), rp.en.eq(read),
+                     self.fetch.eq(new_column | next_word)]
         with m.If(self.wr.en):
             m.d.sync += held_valid.eq(0)
-        with m.Elif(fetch):
+        with m.Elif(read):
             m.d.sync += [held_valid.eq(1), held_word.eq(fetch_addr)]
         m.d.comb += [wp.en.eq(self.wr.en), wp.addr.eq(self.wr.addr), wp.data.eq(self.wr.data)]
 

@@ -28,8 +28,8 @@ time is a COMPUTE cycle number ``c``):
   ``max(P_i, A)``, after which it issues in ``X_i + 1 .. X_i + L_i`` and
   ``A = X_i + L_i``.
 * End. ``done`` rises one cycle after the last row finishes (``b_last + 1 + g_tail``);
-  a PE is idle from ``max(X_last + 1, last issue + 5)``; ``C`` is one more than the
-  first cycle in which both hold.
+  a PE is idle from ``max(X_last + 1, last issue + 5)``; ``C`` is ``c_end + 2``
+  (``Control.end_latency``), ``c_end`` the first cycle in which both hold.
 * Counters. ``busy`` = entries issued; ``stalled`` (PE ``k``, non-zero ``i``) = the
   cycles ``o_i .. b_i - 1`` in which ``k``'s queue is still full, ``max(0, q_k[i-depth]
   + 1 - o_i)``; ``starved`` = the cycles in which the queue is empty at the start
@@ -46,13 +46,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from eiegen.hw.control import Control
 from eiegen.hw.lnzd import LeadingNonZeroDetector
+from eiegen.hw.pe import ProcessingElement
 
 __all__ = ["LayerTiming", "CycleEstimate", "layer_timing", "estimate_cycles",
            "estimate_batch", "column_issues_cached"]
 
 _NEVER = -(1 << 40)  # "no such event yet": below every cycle number
 FIRST_ROW = LeadingNonZeroDetector.first_row  # COMPUTE cycle in which row 0 is current
+DRAIN = ProcessingElement.drain_latency  # last issue -> the PE is idle
+END = Control.end_latency  # COMPUTE lasts c_end + END cycles
 
 
 @dataclass
@@ -157,7 +161,7 @@ def layer_timing(issues, act, n_pe: int, queue_depth: int, n_out: int) -> LayerT
     m = len(cols)
     zero = np.zeros(n_pe, dtype=np.int64)
     if m == 0:
-        compute = rows_in + FIRST_ROW + 1
+        compute = rows_in + FIRST_ROW + END
         return LayerTiming(compute, 1 + 2 * rows_out + compute, zero, zero + compute,
                            zero.copy(), 0, 0)
     # zero rows before each non-zero's row, and after the last one
@@ -202,9 +206,9 @@ def layer_timing(issues, act, n_pe: int, queue_depth: int, n_out: int) -> LayerT
 
     done = b + g_tail + 1
     last_issue = where(a > _NEVER, a, _NEVER)
-    idle_from = maximum(x + 1, last_issue + 5)
+    idle_from = maximum(x + 1, last_issue + DRAIN)
     c_end = max(done, int(idle_from.max()))
-    compute = c_end + 1
+    compute = c_end + END
 
     busy = lsel.sum(axis=0)
     if m > depth:

@@ -31,6 +31,7 @@ def per_cycle_model(lengths, act, n_pe, depth):
     busy, starved, stalled = [0] * n_pe, [0] * n_pe, [0] * n_pe
     nxt, row, mask = 0, None, []
     c = 0
+    drained = False  # the LNZD was done and every PE idle in the previous cycle
     while True:
         # LNZD offer and broadcast
         offer = mask[0] if row is not None and mask else None
@@ -70,8 +71,9 @@ def per_cycle_model(lengths, act, n_pe, depth):
                 h[k] = queues[k].pop(0) if pop else None
             if taken:
                 queues[k].append(offer)
-        if done and idle_all:
+        if drained:
             return c + 1, busy, starved, stalled
+        drained = done and idle_all
         # row 0 is read in cycle 0 and current from FIRST_ROW; later rows follow
         if (row is None and c >= FIRST_ROW - 1) or finishes:
             if nxt < n_in:
@@ -101,17 +103,17 @@ def test_matches_the_per_cycle_rules(seed):
 
 
 def test_all_zero_input():
-    # docs/architecture.md: an all-zero input gives C = ceil(n_in / N) + 4
+    # docs/architecture.md: an all-zero input gives C = ceil(n_in / N) + 5
     t = layer_timing(np.ones((4, 10), dtype=int), np.zeros(10), 4, 8, n_out=9)
-    assert t.compute == 3 + 4
-    assert t.cycles == 1 + 2 * 3 + 7
-    assert list(t.busy) == [0] * 4 and list(t.starved) == [7] * 4
+    assert t.compute == 3 + 5
+    assert t.cycles == 1 + 2 * 3 + 8
+    assert list(t.busy) == [0] * 4 and list(t.starved) == [8] * 4
 
 
 def test_without_stalls_lnzd_bound():
-    # one entry per column everywhere and a deep queue: C = done + 1 where done rises at
+    # one entry per column everywhere and a deep queue: C = done + 2 where done rises at
     # FIRST_ROW + sum over rows of max(m_r, 1); the last issue is 4 cycles after the
-    # last broadcast (issue latency) and C = last issue + 6 = done + 9 here
+    # last broadcast (issue latency) and C = last issue + 7 = done + 10 here
     n_pe, n_in = 4, 23
     rng = np.random.default_rng(1)
     act = (rng.random(n_in) < 0.5).astype(int)
@@ -121,7 +123,7 @@ def test_without_stalls_lnzd_bound():
     assert list(t.stalled) == [0] * n_pe
     last_broadcast_row = max(i for i, r in enumerate(rows) if r.any())
     tail_zero_rows = len(rows) - 1 - last_broadcast_row
-    assert t.compute == max(done, done - tail_zero_rows + 8) + 1
+    assert t.compute == max(done, done - tail_zero_rows + 8) + 2
 
 
 def make_program(seed, cfg, sizes, density):

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eie_layers"))
 from layers import (write_result, LAYERS, N_PE, QUEUE_DEPTH, balanced,  # noqa: E402
                     column_lengths, layer_activations, layer_indices)
 
-from eiegen.sim.cycle_model import FIRST_ROW, layer_timing  # noqa: E402
+from eiegen.sim.cycle_model import DRAIN, END, FIRST_ROW, layer_timing  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 _NEVER = -(1 << 40)
@@ -63,7 +63,7 @@ def filtered_compute(issues, act, depth: int, width: int = 1) -> int:
         free = np.where(has, go + w, free)
         pops[slot[has], lanes[has]] = pop[has]
         queued += has
-    return max(b + 1, int(free.max()) + 5) + 1
+    return max(b + 1, int(free.max()) + DRAIN) + END
 
 
 def bypass_compute(issues, act, depth: int) -> int:
@@ -89,7 +89,7 @@ def bypass_compute(issues, act, depth: int) -> int:
         leave = np.where(has, np.maximum(read + 1, free), read + 1)
         free = np.where(has, leave + w, free)
     tail = -(-len(act) // n_pe) - 1 - int(rows[-1])
-    return max(b + tail + 1, int(free.max()) + 5) + 1
+    return max(b + tail + 1, int(free.max()) + DRAIN) + END
 
 
 def main(argv=None) -> int:
