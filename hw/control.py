@@ -11,7 +11,7 @@ from . import protocol as P
 from .actrw import SHIFT_BITS
 from .layouts import index_shape, col_bits, host_data_words
 from .memory import make_memory
-from .pe import COUNTER_BITS, READ_ACT, READ_STALLED, host_write_bus_shape
+from .pe import COUNTER_BITS, READ_ACT, READ_STALLED, ProcessingElement, host_write_bus_shape
 
 __all__ = ["Control"]
 
@@ -42,6 +42,11 @@ class Control(wiring.Component):
     # COMPUTE lasts c_end + end_latency cycles, c_end the first of its cycles (from 0) in
     # which the LNZD is done and every PE is idle (the condition goes through a register)
     end_latency = 2
+    # cycles from rd_pe / rd_kind (or the source read's data) to rd_data: the PE's
+    # register and the top level's register after the multiplexer across the array, so
+    # that the read-back path (long wires to every PE and back) is cut twice. READ and
+    # COUNTERS wait for it; nothing in compute mode does.
+    readback_latency = ProcessingElement.read_latency + 1
 
     def __init__(self, cfg, layers_init=None, *, memories=None):
         self.cfg = cfg
@@ -112,6 +117,10 @@ class Control(wiring.Component):
         words = Array([Const(host_data_words(P.item_bits(cfg, k)), 3) for k in range(6)]
                       + [Const(1, 3)] * 2)[mem[:3]]
         resp_len = Signal(24)
+        # RD_WAIT: the cycles until rd_data shows what was selected, then RD_OUT or
+        # COUNTERS (``to_counters``)
+        wait = Signal(range(self.readback_latency))
+        to_counters = Signal()
         m.d.comb += [
             self.wr_data.eq(data_reg),
             self.n_in.eq(desc_rp.data[0:32]), n_out.eq(desc_rp.data[32:64]),
@@ -134,6 +143,13 @@ class Control(wiring.Component):
                 m.d.sync += [cur_pe.eq(0), cur_row.eq(cur_row + 1)]
             with m.Else():
                 m.d.sync += cur_pe.eq(cur_pe + 1)
+
+        def await_readback(counters: bool):
+            """Spend the next readback_latency cycles in RD_WAIT, then go to COUNTERS or
+            RD_OUT: rd_data then shows what rd_pe / rd_kind select from the next cycle on
+            (or the source read port's data of the next cycle)."""
+            m.d.sync += [wait.eq(self.readback_latency - 1), to_counters.eq(counters)]
+            m.next = "RD_WAIT"
 
         def start_rows():
             m.d.sync += [cur_row.eq(0), row_base.eq(0)]
@@ -218,8 +234,16 @@ class Control(wiring.Component):
                         with m.Default():
                             m.next = "INFO"
             with m.State("RD_ISSUE"):
+                # the read port's data come a cycle later, then the read-back registers
                 m.d.comb += self.io_rd_en.eq(1)
-                m.next = "RD_OUT"
+                await_readback(False)
+            with m.State("RD_WAIT"):
+                m.d.sync += wait.eq(wait - 1)
+                with m.If(wait == 0):
+                    with m.If(to_counters):
+                        m.next = "COUNTERS"
+                    with m.Else():
+                        m.next = "RD_OUT"
             with m.State("RD_OUT"):
                 m.d.comb += [out.valid.eq(1), out.payload.eq(self.rd_data)]
                 with m.If(out.ready):
@@ -234,7 +258,7 @@ class Control(wiring.Component):
                 with m.If(out.ready):
                     with m.If(op == P.OP_COUNTERS):
                         m.d.sync += kind.eq(1)
-                        m.next = "COUNTERS"
+                        await_readback(True)
                     with m.Else():
                         m.next = "CMD"
             with m.State("COUNTERS"):
@@ -244,8 +268,11 @@ class Control(wiring.Component):
                         m.d.sync += [kind.eq(1), cur_pe.eq(cur_pe + 1)]
                         with m.If(cur_pe == n - 1):
                             m.next = "CMD"
+                        with m.Else():
+                            await_readback(True)
                     with m.Else():
                         m.d.sync += kind.eq(kind + 1)
+                        await_readback(True)
             with m.State("INFO"):
                 info = Array(Const(w, 32) for w in P.info_words(cfg))
                 m.d.comb += [out.valid.eq(1), out.payload.eq(info[word_idx[:2]])]

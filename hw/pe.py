@@ -47,8 +47,9 @@ class ProcessingElement(wiring.Component):
     activation queue is always built from flip-flops.
 
     ``wr`` carries host writes already addressed to this PE (the top level gates
-    ``wr.en``); ``rd_kind`` selects what ``rd_data`` shows (the source activation last
-    read, or a counter).
+    ``wr.en``); ``rd_kind`` selects what ``rd_data`` shows ``read_latency`` cycle later
+    (the source activation on the read port, or a counter): ``rd_data`` is a register, so
+    the host read-back multiplexer across the array starts at flip-flops.
     """
 
     # cycles from a broadcast entering an empty PE's queue to its first issue (queue,
@@ -56,6 +57,8 @@ class ProcessingElement(wiring.Component):
     issue_latency = ActivationQueue.latency + PointerReadUnit.latency + 1
     # cycles from the last issue to the first cycle in which ``idle`` is high
     drain_latency = SparseMatrixReadUnit.latency + ArithmeticUnit.latency + 1
+    # cycles from rd_kind (or the source read port's data) to rd_data
+    read_latency = 1
 
     def __init__(self, cfg, init=None, *, memories=None):
         self.cfg = cfg
@@ -137,5 +140,5 @@ class ProcessingElement(wiring.Component):
 
         values = (self.src_data.as_signed(), self.busy, self.starved, self.stalled)
         _, _, value = priority_select([self.rd_kind == k for k in range(4)], list(values))
-        m.d.comb += self.rd_data.eq(value)
+        m.d.sync += self.rd_data.eq(value)
         return m

@@ -105,7 +105,9 @@ class EIE(wiring.Component):
                 pe.rd_kind.eq(ctl.rd_kind),
                 lnzd.src_data[k].eq(pe.src_data),
             ]
+        # the read-back multiplexer across the array, into a register (the PEs' rd_data
+        # are registers too): Control.readback_latency counts both
         _, _, value = priority_select([ctl.rd_pe == k for k in range(cfg.n_pe)],
                                       [pe.rd_data for pe in self.pes])
-        m.d.comb += ctl.rd_data.eq(value)
+        m.d.sync += ctl.rd_data.eq(value)
         return m

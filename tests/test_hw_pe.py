@@ -89,6 +89,8 @@ def test_pe_stream():
         assert [ctx.get(dut.arith.acc.data[r]) for r in range(8)] == model
         for kind, want in ((1, sum(lengths)),):
             ctx.set(dut.rd_kind, kind)
+            assert ctx.get(dut.rd_data) != want     # a register: shows it a cycle later
+            await ctx.tick()
             assert ctx.get(dut.rd_data) == want
         ctx.set(dut.clear, 1)
         await ctx.tick()
@@ -106,6 +108,8 @@ def test_pe_stream():
         ctx.set(dut.src_addr, 2)
         await ctx.tick()
         ctx.set(dut.rd_kind, 0)
+        for _ in range(dut.read_latency):
+            await ctx.tick()
         assert ctx.get(dut.rd_data) == 0xFFFFFFFB
 
     simulate(dut, bench)
