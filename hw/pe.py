@@ -88,7 +88,8 @@ class ProcessingElement(wiring.Component):
             "rd_kind": In(range(4)),
             "rd_data": Out(COUNTER_BITS),
             "idle": Out(1),
-            "room_next": Out(1),
+            "room_if_push": Out(1),
+            "room_if_hold": Out(1),
         })
         self.queue = ActivationQueue(cfg)
         self.pointer = PointerReadUnit(cfg, init.get("ptr"), memories=memories)
@@ -122,7 +123,8 @@ class ProcessingElement(wiring.Component):
             actrw.src.en.eq(self.src_en), actrw.src.addr.eq(self.src_addr),
             self.src_data.eq(actrw.src.data),
             self.idle.eq((queue.level == 0) & pointer.idle & spmat.idle & arith.idle),
-            self.room_next.eq(queue.room_next),
+            self.room_if_push.eq(queue.room_if_push),
+            self.room_if_hold.eq(queue.room_if_hold),
         ]
         for mem, bus in ((MEM_PTR, pointer.wr), (MEM_SPMAT, spmat.wr), (MEM_BIAS, actrw.bias_wr),
                          (MEM_CODEBOOK, arith.cb_wr), (MEM_ACT, actrw.act_wr)):

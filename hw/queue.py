@@ -29,10 +29,11 @@ class ActivationQueue(wiring.Component):
     r : Out(stream.Signature(broadcast_layout))
     level : Out(range(depth + 1))
         Occupancy at the start of the cycle.
-    room_next : Out(1)
-        ``w.ready`` of the next cycle (from this cycle's push and pop), so that the top
-        level can register the AND of every queue's room instead of computing it from
-        every PE's occupancy in the cycle it is used.
+    room_if_push, room_if_hold : Out(1)
+        ``w.ready`` of the next cycle if this cycle pushes / does not push (from this
+        cycle's pop). The top level registers the AND of every queue's next-cycle room;
+        with both cases here it picks one AND with its own broadcast decision, so that
+        decision (a register there) need not reach every PE and come back in one cycle.
     """
 
     latency = 1
@@ -45,7 +46,8 @@ class ActivationQueue(wiring.Component):
             "w": In(stream.Signature(layout)),
             "r": Out(stream.Signature(layout)),
             "level": Out(range(self.depth + 1)),
-            "room_next": Out(1),
+            "room_if_push": Out(1),
+            "room_if_hold": Out(1),
         })
         self.mem = make_memory(layout, self.depth, name="queue")
 
@@ -79,5 +81,7 @@ class ActivationQueue(wiring.Component):
         level_next = Mux(push & ~pop, self.level + 1,
                          Mux(pop & ~push, self.level - 1, self.level))
         m.d.sync += self.level.eq(level_next)
-        m.d.comb += self.room_next.eq(level_next != depth)
+        # full next cycle: full now and not popped, or one short, pushed and not popped
+        m.d.comb += [self.room_if_push.eq(~((self.level >= depth - 1) & ~pop)),
+                     self.room_if_hold.eq(~((self.level == depth) & ~pop))]
         return m

@@ -78,9 +78,14 @@ class EIE(wiring.Component):
         wiring.connect(m, ctl.host_out, wiring.flipped(self.host_out))
 
         # every queue has room: a register, loaded with the AND of the queues' next-cycle
-        # room, so the broadcast handshake does not start with an AND over all PEs
+        # room, so the broadcast handshake does not start with an AND over all PEs. Each
+        # queue offers its next room for both outcomes of this cycle's broadcast, and the
+        # broadcast decision (from this register) picks one AND here: it does not travel
+        # to every PE and back within the cycle.
         room = Signal(init=1)
-        m.d.sync += room.eq(Cat(*[pe.room_next for pe in self.pes]).all())
+        m.d.sync += room.eq(Mux(lnzd.out.valid & room,
+                                Cat(*[pe.room_if_push for pe in self.pes]).all(),
+                                Cat(*[pe.room_if_hold for pe in self.pes]).all()))
         src_en = lnzd.src_en | ctl.io_rd_en
         src_addr = Mux(ctl.io_rd_en, ctl.io_rd_addr, lnzd.src_addr)
         m.d.comb += [

@@ -1,5 +1,5 @@
 """The activation queue against a FIFO model: full/empty, back-pressure, order, and
-the next cycle's room."""
+the next cycle's room for the push that happens."""
 
 from collections import deque
 
@@ -39,7 +39,7 @@ def test_queue_matches_model(depth):
                 assert (head.act, head.col) == model[0]
             pushed = push and len(model) < depth
             seen["push_pop"] += pushed and popped
-            room_next = ctx.get(dut.room_next)
+            room_next = ctx.get(dut.room_if_push if pushed else dut.room_if_hold)
             await ctx.tick()
             if popped:
                 model.popleft()
