@@ -201,8 +201,11 @@ class Control(wiring.Component):
                     with m.Else():
                         m.next = "WDATA"
             with m.State("WDATA"):
-                m.d.comb += inp.ready.eq(1)
-                with m.If(inp.valid):
+                # no word is taken in the cycle after a write (wr_en high): the PEs
+                # register their write enables (ProcessingElement.write_latency), so
+                # wr_addr / wr_data must hold one cycle longer
+                m.d.comb += inp.ready.eq(~self.wr_en)
+                with m.If(inp.valid & ~self.wr_en):
                     m.d.sync += data_reg.word_select(word_idx, 32).eq(inp.payload)
                     with m.If(word_idx == words - 1):
                         is_act = mem == P.MEM_ACT

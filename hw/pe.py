@@ -47,9 +47,10 @@ class ProcessingElement(wiring.Component):
     activation queue is always built from flip-flops.
 
     ``wr`` carries host writes already addressed to this PE (the top level gates
-    ``wr.en``); ``rd_kind`` selects what ``rd_data`` shows ``read_latency`` cycle later
-    (the source activation on the read port, or a counter): ``rd_data`` is a register, so
-    the host read-back multiplexer across the array starts at flip-flops.
+    ``wr.en``); a write reaches its memory ``write_latency`` cycle after ``wr_en``.
+    ``rd_kind`` selects what ``rd_data`` shows ``read_latency`` cycle later (the source
+    activation on the read port, or a counter): ``rd_data`` is a register, so the host
+    read-back multiplexer across the array starts at flip-flops.
     """
 
     # cycles from a broadcast entering an empty PE's queue to its first issue (queue,
@@ -59,6 +60,10 @@ class ProcessingElement(wiring.Component):
     drain_latency = SparseMatrixReadUnit.latency + ArithmeticUnit.latency + 1
     # cycles from rd_kind (or the source read port's data) to rd_data
     read_latency = 1
+    # cycles from wr_en to the memory write: each memory's write enable is a register
+    # here, so the decode of the host write bus across the array ends at a flip-flop;
+    # wr_addr and wr_data must hold until the write (the control unit keeps them)
+    write_latency = 1
 
     def __init__(self, cfg, init=None, *, memories=None):
         self.cfg = cfg
@@ -126,10 +131,13 @@ class ProcessingElement(wiring.Component):
             self.room_if_push.eq(queue.room_if_push),
             self.room_if_hold.eq(queue.room_if_hold),
         ]
-        for mem, bus in ((MEM_PTR, pointer.wr), (MEM_SPMAT, spmat.wr), (MEM_BIAS, actrw.bias_wr),
-                         (MEM_CODEBOOK, arith.cb_wr), (MEM_ACT, actrw.act_wr)):
-            m.d.comb += [bus.en.eq(self.wr_en & (self.wr_mem == mem)),
-                         bus.addr.eq(self.wr_addr), bus.data.eq(self.wr_data)]
+        for mem, name, bus in ((MEM_PTR, "ptr", pointer.wr), (MEM_SPMAT, "spmat", spmat.wr),
+                               (MEM_BIAS, "bias", actrw.bias_wr),
+                               (MEM_CODEBOOK, "codebook", arith.cb_wr),
+                               (MEM_ACT, "act", actrw.act_wr)):
+            en = Signal(name=f"wr_en_{name}")
+            m.d.sync += en.eq(self.wr_en & (self.wr_mem == mem))
+            m.d.comb += [bus.en.eq(en), bus.addr.eq(self.wr_addr), bus.data.eq(self.wr_data)]
 
         events = ((self.busy, spmat.issue),
                   (self.starved, ~spmat.issue & (queue.level == 0)),

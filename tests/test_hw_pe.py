@@ -104,6 +104,8 @@ def test_pe_stream():
         ctx.set(dut.wr_data, 0xFFFB)
         await ctx.tick()
         ctx.set(dut.wr_en, 0)
+        for _ in range(dut.write_latency):  # the write enables are registers
+            await ctx.tick()
         ctx.set(dut.src_en, 1)
         ctx.set(dut.src_addr, 2)
         await ctx.tick()
