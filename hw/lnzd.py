@@ -63,14 +63,11 @@ class LeadingNonZeroDetector(wiring.Component):
       the next cycle. Row 0 is current from cycle ``first_row``; without back-pressure a
       row with ``k`` non-zeros takes ``max(k, 1)`` cycles and rows follow each other
       without gaps (the read-ahead keeps up at one row per cycle).
-    * The offer is a lane number in a register (``off_lane``, with ``offer`` and
-      ``last``): the priority encoders work out the next cycle's lane for each case (the
-      same row, its lowest lane gone, or the next row) from registers, and ``out.ready``
-      only picks one. The offered activation and column (``out.payload``) are the current
-      row's registers selected by ``off_lane``: so the loop that finds one lane per cycle
-      handles 1-bit lane masks and lane numbers only, the handshake from the queues meets
-      no priority tree, and the activations' wide multiplexers sit after a register,
-      not in the loop.
+    * The offer (``out.valid`` and ``out.payload``) comes straight from registers: the
+      priority trees work out the next cycle's offer for each case (the same row, its
+      lowest lane gone, or the next row) from registers, and ``out.ready`` only picks one.
+      So the broadcast's long wires to every PE start at flip-flops, and the handshake
+      from the queues meets no priority tree.
     * ``done`` is high once every row has finished.
 
     When ``run`` is low the scanner returns to row 0 and drops what it read; ``n_in``
@@ -119,12 +116,13 @@ class LeadingNonZeroDetector(wiring.Component):
         current = Signal()              # the row at head is current
         # The current row's lanes still to send are the offer (registers below) and
         # cur_rest; the row's values and base are copied out of the ring, so that no ring
-        # multiplexer sits in front of the offered activation.
+        # multiplexer and no lowest-lane search sits in front of the next offer's tree.
         cur_rest = Signal(n)            # the lanes to send after the offer
         cur_values = Signal(data.ArrayLayout(signed(cfg.act_bits), n))
         cur_base = Signal(wide)
         offer = Signal()                # the current row has a lane to send
-        off_lane = Signal(range(n), name="off_lane")
+        off_act = Signal.like(self.out.payload.act, name="off_act")
+        off_col = Signal.like(self.out.payload.col, name="off_col")
         # the offer is the current row's last lane: cur_rest == 0, kept as a register
         # because it decides `finish` together with the handshake
         last = Signal()
@@ -143,34 +141,25 @@ class LeadingNonZeroDetector(wiring.Component):
             rest = mask & Cat(*below)
             return rest, rest == 0
 
-        def first_of(mask):
+        def first_of(mask, row_values, base):
             """The offer of a row with lanes ``mask`` left:
-            (any, lane, lanes left after it, whether it is the last)."""
-            any_, index, _ = priority_select([mask[k] for k in range(n)],
-                                             [Const(0, 1)] * n)
+            (any, act, col, lanes left after it, whether it is the last)."""
+            any_, index, value = priority_select([mask[k] for k in range(n)],
+                                                 [row_values[k] for k in range(n)])
             rest, single = lowest(mask)
-            return any_, index, rest, single
+            return any_, value, base + index, rest, single
 
         # candidate offers for the next cycle, all from registers: the current row less
         # its lowest lane, and the row that becomes current next (the one after head;
         # head when none is current)
-        rest_any, rest_lane, rest_rest, rest_last = first_of(cur_rest)
+        rest_any, rest_act, rest_col, rest_rest, rest_last = first_of(cur_rest, cur_values,
+                                                                      cur_base)
         cand = Mux(current, ring_next(head), head)
         cand_mask, cand_values, cand_base = (pick(masks, cand), pick(values, cand),
                                              pick(bases, cand))
-        cand_any, cand_lane, cand_rest, cand_last = first_of(cand_mask)
+        cand_any, cand_act, cand_col, cand_rest, cand_last = first_of(cand_mask, cand_values,
+                                                                      cand_base)
         cand_ready = Mux(current, held >= 2, held >= 1)  # that row is in the buffer
-
-        # the offered activation and column, from registers through one multiplexer
-        # each; a row's base is a multiple of n, so with n a power of two the column is
-        # the lane number below the base's upper bits (no adder)
-        off_act = Array(cur_values[k] for k in range(n))[off_lane]
-        lane_bits = (n - 1).bit_length()
-        if n & (n - 1) == 0:
-            off_col = Cat(off_lane, cur_base[lane_bits:])[:len(self.out.payload.col)] \
-                if lane_bits else cur_base
-        else:
-            off_col = cur_base + off_lane
 
         ready = self.out.ready
         fire = current & offer & ready
@@ -213,11 +202,12 @@ class LeadingNonZeroDetector(wiring.Component):
                 # the next row (if buffered) becomes current, with its first offer
                 m.d.sync += [current.eq(cand_ready), cur_rest.eq(cand_rest),
                              cur_values.eq(cand_values), cur_base.eq(cand_base),
-                             offer.eq(cand_any), off_lane.eq(cand_lane),
+                             offer.eq(cand_any), off_act.eq(cand_act), off_col.eq(cand_col),
                              last.eq(cand_last)]
                 with m.If(finish):
                     m.d.sync += head.eq(ring_next(head))
             with m.Elif(fire):
                 m.d.sync += [cur_rest.eq(rest_rest),
-                             offer.eq(rest_any), off_lane.eq(rest_lane), last.eq(rest_last)]
+                             offer.eq(rest_any), off_act.eq(rest_act),
+                             off_col.eq(rest_col), last.eq(rest_last)]
         return m
