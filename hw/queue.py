@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -82,6 +82,8 @@ class ActivationQueue(wiring.Component):
                          Mux(pop & ~push, self.level - 1, self.level))
         m.d.sync += self.level.eq(level_next)
         # full next cycle: full now and not popped, or one short, pushed and not popped
-        m.d.comb += [self.room_if_push.eq(~((self.level >= depth - 1) & ~pop)),
+        # (at depth 1 a push always fills it; no comparison with 0, which lints warn of)
+        near_full = (self.level >= depth - 1) if depth > 1 else Const(1)
+        m.d.comb += [self.room_if_push.eq(~(near_full & ~pop)),
                      self.room_if_hold.eq(~((self.level == depth) & ~pop))]
         return m
