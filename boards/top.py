@@ -194,7 +194,12 @@ class BoardTop(Elaboratable):
             m.d.free += por.eq(por + 1)
             with m.If(por == int(self.POR_SECONDS * self.clock)):
                 m.d.free += por_done.eq(1)
-        m.d.comb += ResetSignal("sync").eq(~por_done | core.brk)
+        # the reset is a register: it fans out to most flip-flops of the design, so no
+        # logic (the break counter's comparator, the OR) may sit in front of that net
+        # (on the 16-PE ULX3S build it was the critical path); one cycle later is harmless
+        rst = Signal(init=1)
+        m.d.free += rst.eq(~por_done | core.brk)
+        m.d.comb += ResetSignal("sync").eq(rst)
 
         uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
         m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
