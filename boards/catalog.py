@@ -100,7 +100,7 @@ BOARDS = {
         family="ecp5", device="LFE5U-85F-6BG381C",
         resources={"lut": 83640, "ff": 83640, "bram": 208, "dsp": 156, "spram": 0},
         # 37.5 MHz (PLL CLKI_DIV 2, CLKFB_DIV 3, CLKOP_DIV 11). With the FPGA pipeline
-        # registers nextpnr reaches 65-71 MHz at seed 1 when 75 MHz is requested
+        # registers nextpnr reaches 66-71 MHz at seed 1 when 75 MHz is requested
         # (docs/boards.md); the default stays where every build met timing.
         clock_in=25e6, clock=37.5e6,
         config=dict(n_pe=16, spmat_depth=1024, ptr_depth=1024, act_depth=64,
