@@ -217,7 +217,7 @@ def build_board(board_name: str, cfg=None, program=None, *, out_dir: Path,
         overrides["script_after_read"] = NO_COLLISION_LOGIC
         overrides["script_after_synth"] = f"tee -q -o {name}.stat.json stat -json"
         overrides["nextpnr_opts"] = (f"--seed {seed} --report {name}.report.json "
-                                     f"--timing-allow-fail")
+                                     f"--timing-allow-fail {board.nextpnr_opts}").strip()
         if board.family == "ice40":
             overrides["synth_opts"] = "-dsp"
     buildplan = platform.prepare(top, name=name, **overrides)
@@ -228,6 +228,7 @@ def build_board(board_name: str, cfg=None, program=None, *, out_dir: Path,
 
     rep = {"board": board.name, "device": board.device, "family": board.family,
            "config": cfg.to_dict(), "config_digest": cfg.digest(), "seed": seed,
+           "nextpnr_opts": board.nextpnr_opts,
            "clock_requested_mhz": top.requested / 1e6, "clock_mhz": top.clock / 1e6,
            "pll": None if top.pll is None else top.pll.params, "baud": top.baud,
            "uart_divisor": top.divisor, "program": program is not None,

@@ -201,7 +201,9 @@ class BoardTop(Elaboratable):
         m.d.free += rst.eq(~por_done | core.brk)
         m.d.comb += ResetSignal("sync").eq(rst)
 
-        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+        # every subsignal raw (the ULX3S's uart also has dtr/rts); only rx and tx are used
+        uart_pins = [io.name for io in platform.lookup("uart", 0).ios]
+        uart = platform.request("uart", 0, dir={name: "-" for name in uart_pins})
         m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
         m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)
         m.submodules.led_act = led_act = io.Buffer(

@@ -10,6 +10,7 @@ from amaranth.hdl import Const, Elaboratable, Module, Mux, Signal
 from amaranth.lib.memory import Memory
 
 from eiegen.arch import ArchConfig
+from eiegen.boards.build import build_board
 from eiegen.boards.catalog import board_names, get_board
 from eiegen.boards.fit import FitError, check_fit, check_program, memory_plan
 from eiegen.boards.pll import ecp5_pll, ice40_pll
@@ -49,6 +50,15 @@ def test_ulx3s_small_memories_in_distributed_ram():
         mem._MustUse__silence = True  # built only to look at, never elaborated
     assert isinstance(cb, Memory) and cb.attrs == {"ram_style": "distributed"}
     assert not spmat.attrs
+
+
+def test_ulx3s_build_script_carries_the_board_placement_options(tmp_path):
+    # the project only (no tools): its nextpnr line has the seed and the board's options
+    build_board("ulx3s", out_dir=tmp_path / "ulx3s", seed=7, run_tools=False)
+    script = (tmp_path / "ulx3s" / "build_eie_ulx3s.sh").read_text()
+    line = next(ln for ln in script.splitlines() if "--seed" in ln)
+    assert "--seed 7" in line and get_board("ulx3s").nextpnr_opts in line
+    assert get_board("ulx3s").nextpnr_opts.startswith("--placer-heap-timingweight")
 
 
 def test_config_too_big_for_the_up5k_is_refused_with_numbers():
