@@ -107,7 +107,7 @@ BOARDS = {
         # (docs/boards.md); the default stays where every build met timing.
         clock_in=25e6, clock=37.5e6,
         # timing-driven placement weighted 4x the default: on the 16-PE design the
-        # default placement left router1 congested (two runs still routing after 20+
+        # default placement left router1 congested (two runs still routing after 10-19
         # minutes), this one routed in ~17 minutes at 70.44 MHz (docs/boards.md)
         nextpnr_opts="--placer-heap-timingweight 40",
         config=dict(n_pe=16, spmat_depth=1024, ptr_depth=1024, act_depth=64,
