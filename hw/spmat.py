@@ -27,11 +27,13 @@ class SparseMatrixReadUnit(wiring.Component):
     ``skip`` set. A column then takes its *issue count* of cycles
     (:func:`eiegen.compiler.stats.column_issues`) instead of its length.
 
-    The sparse-matrix memory is read only when an entry's word differs from the word the
+    A word is fetched (``fetch``) only when an entry's word differs from the word the
     read port last fetched (the port holds its data), i.e. about once per
     ``entries_per_word`` entries, and one cycle before that entry issues (in the cycle
     its column is taken, or in which the column's previous entry issues); the word is
-    registered as it leaves the port. The entry leaves on ``out`` one cycle after issue
+    registered as it leaves the port. (The port's enable is also high in cycles in which
+    a column could be taken and none is: those reads are never used, and keep the
+    enable off the pointer unit's logic.) The entry leaves on ``out`` one cycle after issue
     (``latency``), decoded into ``v`` and ``z``; ``out`` has no back-pressure.
 
     Attributes
@@ -98,9 +100,15 @@ class SparseMatrixReadUnit(wiring.Component):
         # outputs come late in the cycle), and every decision of a_ and d_ uses registers.
         word = Signal(cfg.word_bits)
         m.d.sync += word.eq(rp.data)    # no logic between the memory and the register
-        entries = [word.word_select(k, cfg.entry_bits) for k in range(per_word)]
-        pad = Cat(*[(e[:cfg.index_bits] == 0) & (e[cfg.index_bits:] == cfg.max_gap)
-                    for e in entries])  # which of word's entries are padding
+        # which of word's entries are padding, registered beside `word`: the detection
+        # (two LUT levels) sits between the port and a flip-flop instead of in front of
+        # the merge decision, which feeds the read enable (on the ECP5 16-PE build
+        # word -> pad -> merge -> read enable was the critical path)
+        pad = Signal(per_word)
+        if cfg.merge_padding and per_word >= 3:
+            m.d.sync += pad.eq(Cat(*[
+                (e[:cfg.index_bits] == 0) & (e[cfg.index_bits:] == cfg.max_gap)
+                for e in (rp.data.word_select(k, cfg.entry_bits) for k in range(per_word))]))
 
         issue = a_nz
         # Padding merge: when the entry about to issue is padding and its word has been
@@ -124,8 +132,16 @@ class SparseMatrixReadUnit(wiring.Component):
             self.col.ready.eq(~a_ge2),
             self.idle.eq(~issue & ~d_valid),
         ]
-        # merge only below slot per_word - 1, so a_slot + 2 never overshoots the word
-        wraps = Mux(merge, a_slot == per_word - 2, a_slot == per_word - 1)
+        # merge only below slot per_word - 1, so a_slot + 2 never overshoots the word;
+        # the issue leaves the word at its last slot, or at the one before that with a
+        # merge. Written out, the latter needs pad's fixed bit per_word - 2 (a merge at
+        # that slot is never the word's first slot), not the selection by a_slot:
+        # `wraps` drives the read enable, so it stays two LUT levels from registers.
+        wraps_merged = Signal()
+        if cfg.merge_padding and per_word >= 3:
+            m.d.comb += wraps_merged.eq((a_slot == per_word - 2) & ~a_first & a_ge3
+                                        & pad[per_word - 2])
+        wraps = (a_slot == per_word - 1) | wraps_merged
         left_next = Signal.like(a_left)
         m.d.comb += left_next.eq(Mux(take, self.col.payload.end - start,
                                      Mux(issue, Mux(merge, a_left - 2, a_left - 1), a_left)))
@@ -157,7 +173,16 @@ class SparseMatrixReadUnit(wiring.Component):
         # a new column can be taken only when a_left <= 1, and then this one does not go
         # on: select on col.ready (a_left alone), not on take (which waits for col.valid)
         fetch_addr = Mux(self.col.ready, start_word, a_word + 1)
-        m.d.comb += [rp.addr.eq(fetch_addr), rp.en.eq(read),
+        # The port itself is enabled whenever a column could be taken (col.ready), taken
+        # or not: with no take, no entry issues in the next cycle (the column's last one
+        # issues now, from the word the port holds now), so the word read is never used.
+        # The enable is then a function of stage a_'s registers alone, and not of
+        # col.valid (the pointer unit's empty-column comparison): the enable and address
+        # nets reach every block RAM of this memory, which placement may put far from
+        # the PE (on the ECP5 16-PE build, comparison -> take -> enable was the critical
+        # path, 6.7 ns of it one net). `held_*` track the reads of `read` (the reads a
+        # design that gates the port exactly makes), for `fetch` only.
+        m.d.comb += [rp.addr.eq(fetch_addr), rp.en.eq(self.col.ready | (issue & wraps)),
                      self.fetch.eq(new_column | next_word)]
         with m.If(self.wr.en):
             m.d.sync += held_valid.eq(0)
