@@ -52,10 +52,15 @@ class LeadingNonZeroDetector(wiring.Component):
 
     * Rows are read ahead (``src_en``) in order, one per cycle, while fewer than
       ``ROWS_AHEAD`` rows are read and not finished; a row's values arrive ``latency``
-      cycle after its read and go into a row buffer (registers), with the mask of its
-      non-zero activations (lanes past ``n_in`` count as zero). So the register files'
-      outputs feed only a few LUTs and flip-flops, and the read enable depends on
-      registers alone: nothing on a board's block RAM output decides the next read.
+      cycle after its read and go into registers, with the mask of its non-zero
+      activations (lanes past ``n_in`` count as zero). So the register files' outputs
+      feed only a few LUTs and flip-flops, and the read enable depends on registers
+      alone: nothing on a board's block RAM output decides the next read. From those
+      registers the row goes into a row buffer (a ring of registers) one cycle later,
+      with its first offer (lowest lane, its column, the lanes after it) worked out on
+      the way: making a row current is then a multiplexer, not a priority search
+      behind the ring's pointers (on the ECP5 16-PE build that search was the LNZD's
+      longest path).
     * The oldest buffered row becomes the *current* one. Each cycle its lowest remaining
       non-zero is offered on ``out``; it leaves (and its mask bit clears) when
       ``out.ready`` (every queue has room). A row finishes in the cycle its last non-zero
@@ -75,8 +80,9 @@ class LeadingNonZeroDetector(wiring.Component):
     """
 
     latency = 1     # the register files' read latency
-    first_row = 3   # row 0 is current from this cycle of run (read 0, port 1, buffer 2)
-    ROWS_AHEAD = 4  # rows read and not finished: the read-to-current time (3) plus one
+    first_row = 4   # row 0 is current from this cycle of run (read 0, port 1, stage 2,
+                    # buffer 3)
+    ROWS_AHEAD = 5  # rows read and not finished: the read-to-current time (4) plus one
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -104,6 +110,12 @@ class LeadingNonZeroDetector(wiring.Component):
         arr_valid = Signal()
         arr_base = Signal(wide)
         arr_lanes = Signal(n)           # its lanes below n_in
+        # that row one cycle later, in registers: its first offer is worked out from
+        # these on its way into the buffer
+        st_valid = Signal()
+        st_values = Signal(data.ArrayLayout(signed(cfg.act_bits), n))
+        st_mask = Signal(n)
+        st_base = Signal(wide)
         # the row buffer: a ring of `slots` rows, `held` of them from `head` on; the
         # current row (if any) is the one at `head`
         held = Signal(range(slots + 1))
@@ -111,8 +123,15 @@ class LeadingNonZeroDetector(wiring.Component):
         tail = Signal(range(slots))     # where the next arriving row goes
         values = [Signal(data.ArrayLayout(signed(cfg.act_bits), n), name=f"row{s}_values")
                   for s in range(slots)]
-        masks = [Signal(n, name=f"row{s}_mask") for s in range(slots)]
         bases = [Signal(wide, name=f"row{s}_base") for s in range(slots)]
+        # each buffered row's first offer (any, act, col, lanes left after it, last),
+        # computed as it enters the buffer: so making a row current is a multiplexer,
+        # and no priority tree sits behind the ring's pointers
+        firsts = [(Signal(name=f"row{s}_any"),
+                   Signal.like(self.out.payload.act, name=f"row{s}_act"),
+                   Signal.like(self.out.payload.col, name=f"row{s}_col"),
+                   Signal(n, name=f"row{s}_rest"), Signal(name=f"row{s}_last"))
+                  for s in range(slots)]
         current = Signal()              # the row at head is current
         # The current row's lanes still to send are the offer (registers below) and
         # cur_rest; the row's values and base are copied out of the ring, so that no ring
@@ -155,10 +174,9 @@ class LeadingNonZeroDetector(wiring.Component):
         rest_any, rest_act, rest_col, rest_rest, rest_last = first_of(cur_rest, cur_values,
                                                                       cur_base)
         cand = Mux(current, ring_next(head), head)
-        cand_mask, cand_values, cand_base = (pick(masks, cand), pick(values, cand),
-                                             pick(bases, cand))
-        cand_any, cand_act, cand_col, cand_rest, cand_last = first_of(cand_mask, cand_values,
-                                                                      cand_base)
+        cand_values, cand_base = pick(values, cand), pick(bases, cand)
+        cand_any, cand_act, cand_col, cand_rest, cand_last = (
+            pick([f[k] for f in firsts], cand) for k in range(5))
         cand_ready = Mux(current, held >= 2, held >= 1)  # that row is in the buffer
 
         ready = self.out.ready
@@ -181,11 +199,12 @@ class LeadingNonZeroDetector(wiring.Component):
         arr_mask = Cat(*[self.src_data[k] != 0 for k in range(n)]) & arr_lanes
         with m.If(~self.run):
             m.d.sync += [next_base.eq(0), next_addr.eq(0), ahead.eq(0), arr_valid.eq(0),
+                         st_valid.eq(0),
                          held.eq(0), head.eq(0), tail.eq(0), current.eq(0),
                          more.eq(self.n_in != 0)]
         with m.Else():
-            m.d.sync += [ahead.eq(ahead + read - finish), held.eq(held + arr_valid - finish),
-                         arr_valid.eq(read)]
+            m.d.sync += [ahead.eq(ahead + read - finish), held.eq(held + st_valid - finish),
+                         arr_valid.eq(read), st_valid.eq(arr_valid)]
             with m.If(read):
                 left = self.n_in - next_base
                 m.d.sync += [arr_base.eq(next_base),
@@ -193,11 +212,15 @@ class LeadingNonZeroDetector(wiring.Component):
                              next_base.eq(next_base + n), next_addr.eq(next_addr + 1),
                              more.eq(next_base + n < self.n_in)]
             with m.If(arr_valid):
+                m.d.sync += [st_values.eq(self.src_data), st_mask.eq(arr_mask),
+                             st_base.eq(arr_base)]
+            with m.If(st_valid):
                 m.d.sync += tail.eq(ring_next(tail))
+                st_first = first_of(st_mask, st_values, st_base)
                 for s in range(slots):
                     with m.If(tail == s):
-                        m.d.sync += [values[s].eq(self.src_data), masks[s].eq(arr_mask),
-                                     bases[s].eq(arr_base)]
+                        m.d.sync += [values[s].eq(st_values), bases[s].eq(st_base)]
+                        m.d.sync += [f.eq(v) for f, v in zip(firsts[s], st_first)]
             with m.If(finish | ~current):
                 # the next row (if buffered) becomes current, with its first offer
                 m.d.sync += [current.eq(cand_ready), cur_rest.eq(cand_rest),

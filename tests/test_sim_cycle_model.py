@@ -15,7 +15,7 @@ from eiegen.hw.simulation import run_host
 from eiegen.sim.cycle_model import estimate_batch, estimate_cycles, layer_timing
 from eiegen.sim.golden import run_golden
 
-FIRST_ROW = 3  # docs/architecture.md: row 0 is current in COMPUTE cycle 3
+FIRST_ROW = 4  # docs/architecture.md: row 0 is current in COMPUTE cycle 4
 
 
 def per_cycle_model(lengths, act, n_pe, depth):
@@ -103,11 +103,11 @@ def test_matches_the_per_cycle_rules(seed):
 
 
 def test_all_zero_input():
-    # docs/architecture.md: an all-zero input gives C = ceil(n_in / N) + 5
+    # docs/architecture.md: an all-zero input gives C = ceil(n_in / N) + 6
     t = layer_timing(np.ones((4, 10), dtype=int), np.zeros(10), 4, 8, n_out=9)
-    assert t.compute == 3 + 5
-    assert t.cycles == 1 + 2 * 3 + 8
-    assert list(t.busy) == [0] * 4 and list(t.starved) == [8] * 4
+    assert t.compute == 3 + 6
+    assert t.cycles == 1 + 2 * 3 + 9
+    assert list(t.busy) == [0] * 4 and list(t.starved) == [9] * 4
 
 
 def test_without_stalls_lnzd_bound():
