@@ -98,6 +98,14 @@ class Control(wiring.Component):
         # once true (nothing is left to broadcast or issue), so this only delays the end.
         drained = Signal()
         m.d.sync += drained.eq(self.compute & self.lnzd_done & self.all_idle)
+        # The phase outputs go to every PE and the LNZD, across the whole array: each is a
+        # flip-flop of its own, set and cleared by the transitions into and out of its
+        # state (PRELOAD, COMPUTE and WB are each entered and left at one place), not a
+        # decode of the state register (on the ECP5 16-PE build, state -> wb_en ->
+        # accumulator read address was the critical path).
+        in_pre, in_compute, in_wb = Signal(), Signal(), Signal()
+        m.d.comb += [self.pre_en.eq(in_pre), self.compute.eq(in_compute),
+                     self.wb_en.eq(in_wb)]
 
         op = Signal(8)
         mem = Signal(8)
@@ -289,23 +297,24 @@ class Control(wiring.Component):
                 m.d.comb += desc_rp.en.eq(1)
                 m.d.sync += self.cycles.eq(self.cycles + 1)
                 start_rows()
+                m.d.sync += in_pre.eq(1)
                 m.next = "PRELOAD"
             with m.State("PRELOAD"):
-                m.d.comb += self.pre_en.eq(1)
                 m.d.sync += self.cycles.eq(self.cycles + 1)
                 with m.If(next_row()):
                     start_rows()
+                    m.d.sync += [in_pre.eq(0), in_compute.eq(1)]
                     m.next = "COMPUTE"
             with m.State("COMPUTE"):
-                m.d.comb += self.compute.eq(1)
                 m.d.sync += self.cycles.eq(self.cycles + 1)
                 with m.If(drained):
+                    m.d.sync += [in_compute.eq(0), in_wb.eq(1)]
                     m.next = "WB"
             with m.State("WB"):
-                m.d.comb += self.wb_en.eq(1)
                 m.d.sync += self.cycles.eq(self.cycles + 1)
                 with m.If(next_row()):
-                    m.d.sync += [self.sel.eq(~self.sel), self.layer.eq(self.layer + 1)]
+                    m.d.sync += [self.sel.eq(~self.sel), self.layer.eq(self.layer + 1),
+                                 in_wb.eq(0)]
                     with m.If(self.layer + 1 == n_layers):
                         m.next = "RESP"
                     with m.Else():
