@@ -102,13 +102,14 @@ BOARDS = {
         name="ulx3s", platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
         family="ecp5", device="LFE5U-85F-6BG381C",
         resources={"lut": 83640, "ff": 83640, "bram": 208, "dsp": 156, "spram": 0},
-        # 37.5 MHz (PLL CLKI_DIV 2, CLKFB_DIV 3, CLKOP_DIV 11). With the FPGA pipeline
-        # registers nextpnr reaches 66-71 MHz at seed 1 when 75 MHz is requested
-        # (docs/boards.md); the default stays where every build met timing.
-        clock_in=25e6, clock=37.5e6,
+        # 75 MHz, the goal (PLL CLKI_DIV 1, CLKFB_DIV 3, CLKOP_DIV 6): with the FPGA
+        # pipeline registers nextpnr reaches 76.5-78.2 MHz (seeds 1 and 2, last four
+        # netlists; docs/boards.md). Little margin: a design change can push it below
+        # (eiegen build --clock 62.5e6 then, a PLL setting that exists).
+        clock_in=25e6, clock=75e6,
         # timing-driven placement weighted 4x the default: on the 16-PE design the
         # default placement left router1 congested (two runs still routing after 10-19
-        # minutes), this one routed in ~17 minutes at 70.44 MHz (docs/boards.md)
+        # minutes), this one routes in 10-14 minutes (docs/boards.md)
         nextpnr_opts="--placer-heap-timingweight 40",
         config=dict(n_pe=16, spmat_depth=1024, ptr_depth=1024, act_depth=64,
                     bias_depth=256, max_layers=8),
