@@ -32,8 +32,9 @@ class SparseMatrixReadUnit(wiring.Component):
     ``entries_per_word`` entries, and one cycle before that entry issues (in the cycle
     its column is taken, or in which the column's previous entry issues); the word is
     registered as it leaves the port. (The port's enable is also high in cycles in which
-    a column could be taken and none is: those reads are never used, and keep the
-    enable off the pointer unit's logic.) The entry leaves on ``out`` one cycle after issue
+    a column could be taken and none is, and at a word's second-to-last slot whether or
+    not the column leaves the word there: those extra reads keep the enable off the
+    pointer unit's logic and off the padding merge; ``word`` ignores an early one.) The entry leaves on ``out`` one cycle after issue
     (``latency``), decoded into ``v`` and ``z``; ``out`` has no back-pressure.
 
     Attributes
@@ -99,16 +100,13 @@ class SparseMatrixReadUnit(wiring.Component):
         # the memory's output is more than a flip-flop away from it (FPGA block RAM
         # outputs come late in the cycle), and every decision of a_ and d_ uses registers.
         word = Signal(cfg.word_bits)
-        m.d.sync += word.eq(rp.data)    # no logic between the memory and the register
-        # which of word's entries are padding, registered beside `word`: the detection
-        # (two LUT levels) sits between the port and a flip-flop instead of in front of
-        # the merge decision, which feeds the read enable (on the ECP5 16-PE build
-        # word -> pad -> merge -> read enable was the critical path)
-        pad = Signal(per_word)
-        if cfg.merge_padding and per_word >= 3:
-            m.d.sync += pad.eq(Cat(*[
-                (e[:cfg.index_bits] == 0) & (e[cfg.index_bits:] == cfg.max_gap)
-                for e in (rp.data.word_select(k, cfg.entry_bits) for k in range(per_word))]))
+        hold = Signal()     # the port was read ahead for nothing: `word` keeps its word
+        with m.If(~hold):
+            m.d.sync += word.eq(rp.data)    # no logic between the memory and the register
+        # which of word's entries are padding (for the merge decision, which stays local:
+        # the read enable below does not wait for it)
+        pad = Cat(*[(e[:cfg.index_bits] == 0) & (e[cfg.index_bits:] == cfg.max_gap)
+                    for e in (word.word_select(k, cfg.entry_bits) for k in range(per_word))])
 
         issue = a_nz
         # Padding merge: when the entry about to issue is padding and its word has been
@@ -132,16 +130,8 @@ class SparseMatrixReadUnit(wiring.Component):
             self.col.ready.eq(~a_ge2),
             self.idle.eq(~issue & ~d_valid),
         ]
-        # merge only below slot per_word - 1, so a_slot + 2 never overshoots the word;
-        # the issue leaves the word at its last slot, or at the one before that with a
-        # merge. Written out, the latter needs pad's fixed bit per_word - 2 (a merge at
-        # that slot is never the word's first slot), not the selection by a_slot:
-        # `wraps` drives the read enable, so it stays two LUT levels from registers.
-        wraps_merged = Signal()
-        if cfg.merge_padding and per_word >= 3:
-            m.d.comb += wraps_merged.eq((a_slot == per_word - 2) & ~a_first & a_ge3
-                                        & pad[per_word - 2])
-        wraps = (a_slot == per_word - 1) | wraps_merged
+        # merge only below slot per_word - 1, so a_slot + 2 never overshoots the word
+        wraps = Mux(merge, a_slot == per_word - 2, a_slot == per_word - 1)
         left_next = Signal.like(a_left)
         m.d.comb += left_next.eq(Mux(take, self.col.payload.end - start,
                                      Mux(issue, Mux(merge, a_left - 2, a_left - 1), a_left)))
@@ -182,7 +172,21 @@ class SparseMatrixReadUnit(wiring.Component):
         # the PE (on the ECP5 16-PE build, comparison -> take -> enable was the critical
         # path, 6.7 ns of it one net). `held_*` track the reads of `read` (the reads a
         # design that gates the port exactly makes), for `fetch` only.
-        m.d.comb += [rp.addr.eq(fetch_addr), rp.en.eq(self.col.ready | (issue & wraps)),
+        #
+        # Nor does the enable wait for the merge decision (the sparse-matrix word's
+        # padding detect, then a selection by a_slot): at the word's second-to-last slot
+        # the next word is read in any case. Without a merge that read was early (the
+        # last slot issues next, from the word the port held), so `hold` keeps `word`
+        # for one cycle while the port shows the next word, and the last slot reads it
+        # again. (Registering the padding flags beside `word` instead put the detect
+        # behind the block RAM's late output: on the ECP5 16-PE build that was the
+        # critical path at some placement seeds.)
+        if cfg.merge_padding and per_word >= 3:
+            ahead = a_slot >= per_word - 2
+            m.d.sync += hold.eq(a_ge2 & (a_slot == per_word - 2) & ~merge)
+        else:
+            ahead = a_slot == per_word - 1
+        m.d.comb += [rp.addr.eq(fetch_addr), rp.en.eq(self.col.ready | (issue & ahead)),
                      self.fetch.eq(new_column | next_word)]
         with m.If(self.wr.en):
             m.d.sync += held_valid.eq(0)
