@@ -103,9 +103,10 @@ BOARDS = {
         family="ecp5", device="LFE5U-85F-6BG381C",
         resources={"lut": 83640, "ff": 83640, "bram": 208, "dsp": 156, "spram": 0},
         # 75 MHz, the goal (PLL CLKI_DIV 1, CLKFB_DIV 3, CLKOP_DIV 6): with the FPGA
-        # pipeline registers nextpnr reaches 76.5-78.2 MHz (seeds 1 and 2, last four
-        # netlists; docs/boards.md). Little margin: a design change can push it below
-        # (eiegen build --clock 62.5e6 then, a PLL setting that exists).
+        # pipeline registers nextpnr reaches 80.2 MHz at seed 1 (76.5-78.2 MHz at seeds
+        # 1 and 2 on the netlists before; docs/boards.md). Little margin: a design change
+        # or another seed can push it below (eiegen build --clock 62.5e6 then, a PLL
+        # setting that exists).
         clock_in=25e6, clock=75e6,
         # timing-driven placement weighted 4x the default: on the 16-PE design the
         # default placement left router1 congested (two runs still routing after 10-19
