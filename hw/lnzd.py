@@ -82,7 +82,8 @@ class LeadingNonZeroDetector(wiring.Component):
     latency = 1     # the register files' read latency
     first_row = 4   # row 0 is current from this cycle of run (read 0, port 1, stage 2,
                     # buffer 3)
-    ROWS_AHEAD = 5  # rows read and not finished: the read-to-current time (4) plus one
+    ROWS_AHEAD = first_row + 1  # rows read and not finished: the read-to-current time
+                                # plus one, so reads keep up with one row per cycle
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -176,7 +177,7 @@ class LeadingNonZeroDetector(wiring.Component):
         cand = Mux(current, ring_next(head), head)
         cand_values, cand_base = pick(values, cand), pick(bases, cand)
         cand_any, cand_act, cand_col, cand_rest, cand_last = (
-            pick([f[k] for f in firsts], cand) for k in range(5))
+            pick(list(field), cand) for field in zip(*firsts))
         cand_ready = Mux(current, held >= 2, held >= 1)  # that row is in the buffer
 
         ready = self.out.ready

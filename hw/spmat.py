@@ -34,8 +34,9 @@ class SparseMatrixReadUnit(wiring.Component):
     registered as it leaves the port. (The port's enable is also high in cycles in which
     a column could be taken and none is, and at a word's second-to-last slot whether or
     not the column leaves the word there: those extra reads keep the enable off the
-    pointer unit's logic and off the padding merge; ``word`` ignores an early one.) The entry leaves on ``out`` one cycle after issue
-    (``latency``), decoded into ``v`` and ``z``; ``out`` has no back-pressure.
+    pointer unit's logic and off the padding merge; ``word`` ignores an early one.) The
+    entry leaves on ``out`` one cycle after issue (``latency``), decoded into ``v`` and
+    ``z``; ``out`` has no back-pressure.
 
     Attributes
     ----------
