@@ -8,7 +8,15 @@ Supported, as one straight chain from the single graph input to the single outpu
 ``Gemm`` (``transA = 0``, constant B and C), ``MatMul`` by a constant followed by an
 ``Add`` of a constant bias, ``Relu``, ``Flatten`` (``axis = 1``), ``Reshape`` to a
 batch-flat ``(batch, features)`` shape, ``Dropout`` and ``Identity`` (inference: the
-identity), and ``Constant`` nodes that feed them.
+identity), and ``Constant`` nodes that feed them. A ``BatchNormalization`` (inference
+form) straight after a ``Gemm`` / ``MatMul`` (+ ``Add``) is folded into it; a final
+``Softmax``, ``LogSoftmax`` or ``Sigmoid`` is dropped with a note in ``Network.notes``
+(the argmax of the logits is the same).
+
+Every operator is checked against that list before its place in the chain, so an
+unsupported one is named as itself. An ``Identity`` of a constant is a constant: torch's
+TorchScript exporter emits one per initializer that repeats another (an untrained
+BatchNorm's ``running_var`` equals its ``weight``, all ones), ahead of the chain.
 """
 
 from __future__ import annotations
@@ -23,7 +31,11 @@ from .network import Network, NetworkError
 __all__ = ["import_onnx", "SUPPORTED"]
 
 SUPPORTED = ("Gemm, MatMul + Add, Relu, Flatten (axis 1), Reshape to (batch, features), "
-             "Dropout, Identity, Constant, in a straight chain")
+             "Dropout, Identity, Constant, in a straight chain; BatchNormalization straight "
+             "after Gemm or MatMul (+ Add); a final Softmax, LogSoftmax or Sigmoid")
+
+_OPS = {"Constant", "Gemm", "MatMul", "Add", "Relu", "Flatten", "Reshape", "Dropout",
+        "Identity", "BatchNormalization", "Softmax", "LogSoftmax", "Sigmoid"}
 
 
 def _onnx():
@@ -94,6 +106,11 @@ def import_onnx(model) -> Network:
                 raise builder.refuse(label, op, "holds no tensor 'value'")
             consts[node.output[0]] = numpy_helper.to_array(attrs["value"])
             continue
+        if op == "Identity" and node.input and node.input[0] in consts:
+            consts[node.output[0]] = consts[node.input[0]]
+            continue
+        if op not in _OPS:
+            raise builder.refuse(label, op)
         if not node.input or node.input[0] != current:
             raise builder.refuse(label, op, "does not continue a straight chain from the "
                                             "graph input")
@@ -125,6 +142,21 @@ def import_onnx(model) -> Network:
                 raise builder.refuse(label, op, f"reshapes to {shape}; only a batch-flat "
                                                 f"(batch, features) shape is")
             builder.flatten(label, op, shape[1] if shape[1] > 0 else None)
+        elif op == "BatchNormalization":
+            if attrs.get("training_mode", 0) or any(node.output[1:]):
+                raise builder.refuse(label, op, "is in training mode (batch statistics); only "
+                                                "the inference form folds")
+            scale, b, mean, var = (const(node, name, what) for name, what in
+                                   zip(node.input[1:5], ("scale", "bias", "mean", "variance")))
+            builder.batchnorm(label, op, mean, var, attrs.get("epsilon", 1e-5), scale, b)
+        elif op in ("Softmax", "LogSoftmax"):
+            # 2-D input: axis 1 is -1, the features, in every opset's default
+            if attrs.get("axis", -1) not in (1, -1):
+                raise builder.refuse(label, op, f"has axis={attrs['axis']}; only the feature "
+                                                f"axis (1 or -1) keeps argmax")
+            builder.final(label, op)
+        elif op == "Sigmoid":
+            builder.final(label, op)
         elif op in ("Dropout", "Identity"):
             if len(node.output) > 1 and node.output[1]:
                 raise builder.refuse(label, op, "uses the dropout mask output")

@@ -5,6 +5,13 @@ arranged as an ``nn.Sequential`` (nested ones are flattened) or as any module wh
 ``forward`` torch.fx can trace into a straight chain of those modules and the matching
 functions (``torch.relu``, ``F.relu``, ``torch.flatten``, ``F.dropout``, ``x.relu()``,
 ``x.flatten(1)``, ``x.view(x.size(0), -1)``). Dropout is the identity at inference.
+An ``nn.BatchNorm1d`` straight after a Linear is folded into it with its running
+statistics (eval mode, whatever mode the module is in); a final ``Softmax``,
+``LogSoftmax`` or ``Sigmoid`` (module, function or method) is dropped with a note in
+``Network.notes``: the argmax of the logits is the same.
+
+:func:`import_state_dict` reads a ``state_dict`` (e.g. ``torch.load("model.pt")``) of an
+MLP without its class: Linear weights in order, ReLU between them.
 """
 
 from __future__ import annotations
@@ -16,10 +23,14 @@ import numpy as np
 from .model_import import ChainBuilder, UnsupportedModelError
 from .network import Network
 
-__all__ = ["import_torch", "SUPPORTED"]
+__all__ = ["import_torch", "import_state_dict", "SUPPORTED"]
 
 SUPPORTED = ("Linear, ReLU, Flatten, Dropout and Identity modules (or torch.relu, "
-             "torch.flatten, F.relu, F.dropout) in a straight chain")
+             "torch.flatten, F.relu, F.dropout) in a straight chain, BatchNorm1d straight "
+             "after a Linear, and a final Softmax, LogSoftmax or Sigmoid")
+
+# order-preserving ops dropped at the end of a model: name -> the dim argument's position
+_FINAL = {"softmax": 1, "log_softmax": 1, "sigmoid": None}
 
 
 def _torch():
@@ -45,6 +56,18 @@ def _module(builder: ChainBuilder, name: str, mod) -> None:
             raise builder.refuse(name, "Flatten", f"flattens dims {mod.start_dim}..{mod.end_dim}"
                                                   f"; only start_dim=1, end_dim=-1 is")
         builder.flatten(name, "Flatten")
+    elif isinstance(mod, nn.BatchNorm1d):
+        if mod.running_mean is None or mod.running_var is None:
+            raise builder.refuse(name, "BatchNorm1d", "keeps no running statistics "
+                                 "(track_running_stats=False), so it normalises with each "
+                                 "batch's own; only a BatchNorm with running statistics folds")
+        params = [None if t is None else t.detach().cpu().double().numpy()
+                  for t in (mod.running_mean, mod.running_var, mod.weight, mod.bias)]
+        builder.batchnorm(name, "BatchNorm1d", *params[:2], mod.eps, *params[2:])
+    elif isinstance(mod, (nn.Softmax, nn.LogSoftmax)):
+        _final(builder, name, type(mod).__name__, mod.dim)
+    elif isinstance(mod, nn.Sigmoid):
+        _final(builder, name, "Sigmoid", None)
     elif isinstance(mod, (nn.Dropout, nn.Identity)):
         pass
     elif isinstance(mod, nn.Sequential):
@@ -52,6 +75,15 @@ def _module(builder: ChainBuilder, name: str, mod) -> None:
             _module(builder, f"{name}.{child_name}" if name else child_name, child)
     else:
         raise builder.refuse(name, type(mod).__name__)
+
+
+def _final(builder: ChainBuilder, name: str, op: str, dim) -> None:
+    # over the features of a (batch, features) tensor; None is the legacy implicit dim,
+    # which is 1 for a 2-D tensor
+    if dim not in (None, 1, -1):
+        raise builder.refuse(name, op, f"normalises over dim {dim}; only the feature "
+                                       f"dimension (1 or -1) keeps argmax")
+    builder.final(name, op)
 
 
 def _is_batch_flat_view(args) -> bool:
@@ -134,6 +166,15 @@ def import_torch(module, input_shape=None) -> Network:
             builder.flatten(node.name, "flatten")
         elif node.op == "call_method" and node.target == "relu":
             builder.relu(node.name, "relu")
+        elif (node.op == "call_function" and getattr(node.target, "__name__", None) in _FINAL
+              and node.target in (getattr(torch, node.target.__name__, None),
+                                  getattr(F, node.target.__name__, None))) \
+                or (node.op == "call_method" and node.target in _FINAL):
+            op = node.target if node.op == "call_method" else node.target.__name__
+            pos = _FINAL[op]
+            dim = node.kwargs.get("dim", node.args[pos] if pos and len(node.args) > pos
+                                  else None)
+            _final(builder, node.name, op, dim)
         elif node.op == "call_method" and node.target == "flatten" \
                 and (node.args[1:] or (node.kwargs.get("start_dim"),))[0] == 1:
             builder.flatten(node.name, "flatten")
@@ -160,3 +201,68 @@ def export_torch(net: Network):
         if layer.relu:
             mods.append(torch.nn.ReLU())
     return torch.nn.Sequential(*mods)
+
+
+def _array(value) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch tensor; numpy arrays need no torch
+        value = value.detach().cpu().double().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def import_state_dict(state_dict, *, relu: bool = True, eps: float = 1e-5,
+                      source: str = "state_dict") -> Network:
+    """Convert an MLP's ``state_dict`` to a :class:`Network` without its module class.
+
+    The parameters are read in the dict's order (a ``state_dict`` keeps the modules'
+    registration order): each module prefix with a 2-D ``weight`` is a Linear (with its
+    ``bias`` if present); one with ``running_mean`` and ``running_var`` straight after a
+    Linear is a BatchNorm1d, folded into it. A state_dict holds no activations, so
+    ``relu`` says whether a ReLU follows every Linear (and its BatchNorm) but the last.
+
+    Parameters
+    ----------
+    state_dict : mapping of str to tensor or array
+        E.g. ``torch.load("model.pt")`` of a saved ``model.state_dict()``.
+    relu : bool
+        ReLU between the layers (default), or none at all.
+    eps : float
+        The BatchNorm epsilon, which a state_dict does not store (torch's default 1e-5).
+
+    Raises
+    ------
+    UnsupportedModelError
+        Naming the first key that is not a Linear or BatchNorm1d parameter.
+    """
+    groups: dict[str, dict] = {}
+    for key, value in state_dict.items():
+        prefix, _, field = str(key).rpartition(".")
+        if not hasattr(value, "shape"):
+            raise UnsupportedModelError(
+                f"{source}: {key!r} holds a {type(value).__name__}, not a tensor; give the "
+                f"model's state_dict itself (e.g. checkpoint['model'])")
+        groups.setdefault(prefix, {})[field] = value
+    builder = ChainBuilder(source, "Linear weights (2-D) and biases, BatchNorm1d running "
+                                   "statistics after a Linear")
+    for prefix, p in groups.items():
+        name = prefix or "weight"
+        if "running_mean" in p and "running_var" in p:
+            builder.batchnorm(name, "BatchNorm1d", _array(p["running_mean"]),
+                              _array(p["running_var"]), eps,
+                              *(_array(p[k]) if k in p else None for k in ("weight", "bias")))
+            extra = set(p) - {"running_mean", "running_var", "weight", "bias",
+                              "num_batches_tracked"}
+        elif "weight" in p and len(p["weight"].shape) == 2:
+            if relu and builder.layers:
+                builder.relu(name, "ReLU")
+            builder.fc(name, "Linear", _array(p["weight"]),
+                       _array(p["bias"]) if "bias" in p else None)
+            extra = set(p) - {"weight", "bias"}
+        else:
+            extra = set(p)
+        if extra:
+            key = f"{prefix}.{sorted(extra)[0]}" if prefix else sorted(extra)[0]
+            raise builder.refuse(key, "parameter", "is neither a Linear weight or bias nor "
+                                                   "BatchNorm1d statistics; rebuild the "
+                                                   "model, load_state_dict() it and "
+                                                   "import_model() the module")
+    return builder.network()

@@ -122,9 +122,15 @@ class Layer:
 
 @dataclass(frozen=True, eq=False)
 class Network:
-    """A chain of fully connected layers, each consuming the previous one's outputs."""
+    """A chain of fully connected layers, each consuming the previous one's outputs.
+
+    ``notes`` records what an importer changed without changing the result a user asks
+    for (e.g. a final Softmax dropped: argmax unchanged); the CLI prints them. They are
+    not saved in the ``.npz``.
+    """
 
     layers: tuple[Layer, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self):
         layers = tuple(self.layers)
@@ -136,6 +142,7 @@ class Network:
                     f"layer {k} ({a.name or 'unnamed'}) has {a.n_out} outputs but layer {k + 1} "
                     f"({b.name or 'unnamed'}) expects {b.n_in} inputs")
         object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "notes", tuple(self.notes))
 
     def __len__(self):
         return len(self.layers)

@@ -18,6 +18,12 @@ class CliError(Exception):
     """A user error: printed as one line, exit status 2, no traceback."""
 
 
+def print_notes(command: str, net) -> None:
+    """Print what the importer changed in ``net`` (``Network.notes``) on stderr."""
+    for note in getattr(net, "notes", ()):
+        print(f"eiegen {command}: note: {note}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eiegen",

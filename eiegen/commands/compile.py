@@ -46,7 +46,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from eiegen.cli import CliError
+    from eiegen.cli import CliError, print_notes
     from eiegen.compiler.compile import compile_network
     from eiegen.compiler.examples import example_network
     from eiegen.compiler.model_import import import_model
@@ -54,6 +54,7 @@ def run(args) -> int:
 
     cfg = config_from_args(args)
     net = example_network() if args.example else import_model(args.model)
+    print_notes("compile", net)
     calibration = None
     if args.calibration:
         try:

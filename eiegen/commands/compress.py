@@ -97,7 +97,7 @@ def _check_output(path, suffix):
 
 
 def run(args) -> int:
-    from eiegen.cli import CliError
+    from eiegen.cli import CliError, print_notes
     from eiegen.compiler.compress import CompressionConfig, compress, save_network
     from eiegen.compiler.digits import compress_digits
     from eiegen.compiler.finetune import NumpyTrainer, accuracy
@@ -112,6 +112,7 @@ def run(args) -> int:
             net, report = compress_digits(log=print)
         else:
             model = import_model(args.model)
+            print_notes("compress", model)
             data = _load_data(args.data) if args.data else None
             if data is None and (args.epochs or args.codebook_epochs):
                 raise CliError("--epochs and --codebook-epochs retrain the model: give --data")
