@@ -52,6 +52,7 @@ class BoardRun:
                 "busy": [list(map(int, c.busy)) for c in self.counters],
                 "starved": [list(map(int, c.starved)) for c in self.counters],
                 "stalled": [list(map(int, c.stalled)) for c in self.counters],
+                "saturated": [list(map(int, c.saturated)) for c in self.counters],
                 "info": self.info, "seconds": self.seconds,
                 "bytes_sent": self.link_bytes[0], "bytes_received": self.link_bytes[1]}
 

@@ -21,7 +21,8 @@ class ArithmeticUnit(wiring.Component):
       else ``row = previous row + z + 1`` (plus ``2**rel_bits`` when a padding entry was
       merged into this one, ``skip``).
     * ``m_``: 16x16 (``weight_bits x act_bits``) multiply; accumulator read at ``row``.
-    * ``x_``: ``sum = acc[row] + product`` (wrapping at ``acc_bits``) into a register.
+    * ``x_``: ``sum = saturate(acc[row] + product, acc_bits)`` into a register;
+      ``saturated`` is high in the cycle in which that clamp acts (the PE counts it).
     * ``w_``: the sum is written to ``acc[row]``. Between the accumulator memory's output
       and its input there is a register, so on an FPGA neither the block RAM's late
       output nor its write-data setup shares a cycle with the adder's carry chain.
@@ -49,6 +50,7 @@ class ArithmeticUnit(wiring.Component):
             "acc_wr": In(WriteBus(rows, acc)),
             "acc_rd": In(ReadBus(rows, acc)),
             "idle": Out(1),
+            "saturated": Out(1),
         })
         self.codebook = make_memory(signed(cfg.weight_bits), cfg.max_layers * cfg.codebook_size,
                                     codebook_init, name="codebook", memories=memories)
@@ -97,7 +99,22 @@ class ArithmeticUnit(wiring.Component):
         hit_w, hit_v = Signal(), Signal()
         m.d.sync += [hit_w.eq(x_valid & (x_row == m_row)), hit_v.eq(w_valid & (w_row == m_row))]
         base = Mux(hit_w, w_sum, Mux(hit_v, v_sum, acc_rp.data))
-        m.d.comb += x_sum.eq(base + x_prod)
+        # Saturating add (docs/fixed-point.md): base and x_prod both fit acc_bits, so their
+        # sum fits acc_bits + 1 and the two top bits of that one-bit-wider sum differ
+        # exactly when it overflowed. The clamp value is then the wide sum's sign bit
+        # followed by its inverse; so the only logic beyond a wrapping adder is one more
+        # carry-chain bit, one XOR, and a 2:1 mux per bit after the chain (this adder is
+        # near the ULX3S critical path: no comparators, no second adder). Both bypass
+        # registers take the clamped sum, so a bypassed base is the saturated one.
+        x_wide = Signal(signed(cfg.acc_bits + 1))
+        x_over = Signal()
+        m.d.comb += [
+            x_wide.eq(base + x_prod),
+            x_over.eq(x_wide[-1] ^ x_wide[-2]),
+            x_sum.eq(Mux(x_over, Cat((~x_wide[-1]).replicate(cfg.acc_bits - 1), x_wide[-1]),
+                         x_wide[:cfg.acc_bits])),
+            self.saturated.eq(x_valid & x_over),
+        ]
         m.d.sync += [w_valid.eq(x_valid), w_row.eq(x_row), w_sum.eq(x_sum),
                      v_valid.eq(w_valid), v_row.eq(w_row), v_sum.eq(w_sum)]
 

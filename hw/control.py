@@ -11,7 +11,8 @@ from . import protocol as P
 from .actrw import SHIFT_BITS
 from .layouts import index_shape, col_bits, host_data_words
 from .memory import make_memory
-from .pe import COUNTER_BITS, READ_ACT, READ_STALLED, ProcessingElement, host_write_bus_shape
+from .pe import (COUNTER_BITS, READ_ACT, READ_KINDS, READ_SATURATED, ProcessingElement,
+                 host_write_bus_shape)
 
 __all__ = ["Control"]
 
@@ -62,7 +63,7 @@ class Control(wiring.Component):
             "io_rd_en": Out(1),
             "io_rd_addr": Out(index_shape(cfg.act_depth)),
             "rd_pe": Out(unsigned(8)),
-            "rd_kind": Out(range(4)),
+            "rd_kind": Out(range(READ_KINDS)),
             "rd_data": In(COUNTER_BITS),
             "layer": Out(index_shape(cfg.max_layers)),
             "n_in": Out(unsigned(col_bits(cfg))),
@@ -117,7 +118,7 @@ class Control(wiring.Component):
         data_reg = Signal(32 * kmax)
         cur_pe = Signal(8)                   # ACT: PE of the current element; COUNTERS: PE
         cur_row = Signal(index_shape(cfg.act_depth))
-        kind = Signal(range(4))
+        kind = Signal(range(READ_KINDS))
         n_layers = Signal(16)
         n_out = Signal(unsigned(col_bits(cfg)))
         row_base = Signal(col_bits(cfg) + n.bit_length())
@@ -186,8 +187,8 @@ class Control(wiring.Component):
                             with m.Else():
                                 m.next = "DESC"
                         with m.Case(P.OP_COUNTERS):
-                            m.d.sync += [resp_len.eq(1 + 3 * n), cur_pe.eq(0),
-                                         kind.eq(0)]
+                            m.d.sync += [resp_len.eq(1 + P.COUNTERS_PER_PE * n),
+                                         cur_pe.eq(0), kind.eq(0)]
                             m.next = "RESP"
                         with m.Case(P.OP_INFO):
                             m.d.sync += resp_len.eq(4)
@@ -275,7 +276,7 @@ class Control(wiring.Component):
             with m.State("COUNTERS"):
                 m.d.comb += [out.valid.eq(1), out.payload.eq(self.rd_data)]
                 with m.If(out.ready):
-                    with m.If(kind == READ_STALLED):
+                    with m.If(kind == READ_SATURATED):  # the PE's last counter
                         m.d.sync += [kind.eq(1), cur_pe.eq(cur_pe + 1)]
                         with m.If(cur_pe == n - 1):
                             m.next = "CMD"

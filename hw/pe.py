@@ -17,11 +17,12 @@ from .queue import ActivationQueue
 from .spmat import SparseMatrixReadUnit
 
 __all__ = ["ProcessingElement", "COUNTER_BITS", "READ_ACT", "READ_BUSY", "READ_STARVED",
-           "READ_STALLED"]
+           "READ_STALLED", "READ_SATURATED", "READ_KINDS"]
 
 COUNTER_BITS = 32
 # What a PE puts on rd_data, selected by rd_kind.
-READ_ACT, READ_BUSY, READ_STARVED, READ_STALLED = range(4)
+READ_ACT, READ_BUSY, READ_STARVED, READ_STALLED, READ_SATURATED = range(5)
+READ_KINDS = 5
 
 
 def host_write_bus_shape(cfg) -> dict:
@@ -41,7 +42,10 @@ class ProcessingElement(wiring.Component):
     * ``busy``: cycles in which the PE issues an entry to its arithmetic unit;
     * ``starved``: cycles without an issue while its activation queue is empty;
     * ``stalled``: cycles in which the broadcast offers a non-zero (``bcast_pending``)
-      but this PE's queue is full, i.e. this PE holds the broadcast back.
+      but this PE's queue is full, i.e. this PE holds the broadcast back;
+    * ``saturated``: accumulations whose sum the arithmetic unit clamped to the
+      accumulator range; it saturates at its own width instead of wrapping, so a host
+      never reads a small count after very many saturations.
 
     ``memories`` is the memory factory (view) of :mod:`eiegen.hw.memory`; the
     activation queue is always built from flip-flops.
@@ -90,7 +94,7 @@ class ProcessingElement(wiring.Component):
             "wr_data": In(bus["data"]),
             "count_en": In(1),
             "clear": In(1),
-            "rd_kind": In(range(4)),
+            "rd_kind": In(range(READ_KINDS)),
             "rd_data": Out(COUNTER_BITS),
             "idle": Out(1),
             "room_if_push": Out(1),
@@ -104,6 +108,7 @@ class ProcessingElement(wiring.Component):
         self.busy = Signal(COUNTER_BITS)
         self.starved = Signal(COUNTER_BITS)
         self.stalled = Signal(COUNTER_BITS)
+        self.saturated = Signal(COUNTER_BITS)
 
     def elaborate(self, platform):
         m = Module()
@@ -148,7 +153,14 @@ class ProcessingElement(wiring.Component):
             with m.Elif(self.count_en & event):
                 m.d.sync += counter.eq(counter + 1)
 
-        values = (self.src_data.as_signed(), self.busy, self.starved, self.stalled)
-        _, _, value = priority_select([self.rd_kind == k for k in range(4)], list(values))
+        with m.If(self.clear):
+            m.d.sync += self.saturated.eq(0)
+        with m.Elif(self.count_en & arith.saturated & ~self.saturated.all()):
+            m.d.sync += self.saturated.eq(self.saturated + 1)
+
+        values = (self.src_data.as_signed(), self.busy, self.starved, self.stalled,
+                  self.saturated)
+        _, _, value = priority_select([self.rd_kind == k for k in range(READ_KINDS)],
+                                      list(values))
         m.d.sync += self.rd_data.eq(value)
         return m

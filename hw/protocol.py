@@ -14,7 +14,7 @@ import numpy as np
 __all__ = [
     "OP_NOP", "OP_WRITE", "OP_READ", "OP_RUN", "OP_COUNTERS", "OP_INFO",
     "MEM_PTR", "MEM_SPMAT", "MEM_BIAS", "MEM_CODEBOOK", "MEM_LAYERS", "MEM_ACT",
-    "MEMORY_NAMES", "INFO_MAGIC", "RESPONSE_FLAG", "ProtocolError", "Response", "Counters",
+    "MEMORY_NAMES", "INFO_MAGIC", "RESPONSE_FLAG", "COUNTERS_PER_PE", "ProtocolError", "Response", "Counters",
     "header", "response_header", "item_bits", "words_per_item", "act_address", "write",
     "load_program", "write_input", "read_output", "run", "read_counters", "info",
     "split_responses", "parse_output", "parse_run", "parse_counters", "parse_info",
@@ -26,7 +26,10 @@ MEM_PTR, MEM_SPMAT, MEM_BIAS, MEM_CODEBOOK, MEM_LAYERS, MEM_ACT = range(6)
 MEMORY_NAMES = {MEM_PTR: "ptr", MEM_SPMAT: "spmat", MEM_BIAS: "bias",
                 MEM_CODEBOOK: "codebook", MEM_LAYERS: "layers", MEM_ACT: "act"}
 RESPONSE_FLAG = 0x80
-INFO_MAGIC = 0xE1E00001  # "EIE", protocol version 1
+# "EIE", protocol version 2 (version 1 answered COUNTERS without ``saturated``; a host
+# checks INFO first, so it never misreads an older bitstream's counters)
+INFO_MAGIC = 0xE1E00002
+COUNTERS_PER_PE = 4  # busy, starved, stalled, saturated
 MASK32 = 0xFFFFFFFF
 
 
@@ -42,11 +45,14 @@ class Response:
 
 @dataclass(frozen=True)
 class Counters:
-    """Performance counters of the last run (see docs/architecture.md)."""
+    """Performance counters of the last run (see docs/architecture.md); per PE:
+    ``saturated`` counts the accumulations clamped to the accumulator range
+    (docs/fixed-point.md), saturating at 2**32 - 1."""
     cycles: int
     busy: tuple
     starved: tuple
     stalled: tuple
+    saturated: tuple
 
 
 def header(op: int, mem: int = 0, arg: int = 0) -> int:
@@ -148,7 +154,7 @@ def info_words(cfg) -> list[int]:
 
 def response_words(cfg, op: int, n: int = 0) -> int:
     """How many payload words the response to ``op`` carries (``n``: READ's count)."""
-    return {OP_READ: n, OP_RUN: 1, OP_COUNTERS: 1 + 3 * cfg.n_pe, OP_INFO: 4}[op]
+    return {OP_READ: n, OP_RUN: 1, OP_COUNTERS: 1 + COUNTERS_PER_PE * cfg.n_pe, OP_INFO: 4}[op]
 
 
 def split_responses(words) -> list[Response]:
@@ -186,9 +192,9 @@ def parse_run(resp: Response) -> int:
 
 
 def parse_counters(cfg, resp: Response) -> Counters:
-    _expect(resp, OP_COUNTERS, 1 + 3 * cfg.n_pe)
-    p = resp.payload
-    return Counters(p[0], tuple(p[1::3]), tuple(p[2::3]), tuple(p[3::3]))
+    _expect(resp, OP_COUNTERS, 1 + COUNTERS_PER_PE * cfg.n_pe)
+    p, k = resp.payload, COUNTERS_PER_PE
+    return Counters(p[0], *(tuple(p[1 + i::k]) for i in range(k)))
 
 
 def parse_info(cfg, resp: Response) -> dict:

@@ -12,7 +12,8 @@ each loaded through the host protocol.
 Stress kinds: ``random``; ``empty_columns`` (a third of every layer's columns empty);
 ``long_gaps`` (columns whose few entries lie far apart, so the encoder inserts padding
 entries); ``saturate`` (calibrated on tiny inputs, run on full-scale ones, so outputs
-saturate at both ends); ``dense`` (100% weights and activations); ``sparse`` (1-5%
+saturate at both ends and the accumulators saturate: the PEs' ``saturated`` counters are
+checked against the golden model's count); ``dense`` (100% weights and activations); ``sparse`` (1-5%
 weights, mostly zero activations).
 
 Replay one case (prints what it is and whether it passes)::
@@ -216,7 +217,7 @@ class CaseResult:
     case: Case
     sim: str
     outputs: list  # per input: the simulated last-layer outputs
-    counters: list  # per input: (cycles, busy, starved, stalled)
+    counters: list  # per input: (cycles, busy, starved, stalled, saturated)
     errors: list  # human-readable differences; empty if the case passed
     seconds: float = 0.0
 
@@ -233,20 +234,21 @@ class CaseResult:
 
 def _counters_tuple(cnt):
     return (int(cnt.cycles), [int(v) for v in cnt.busy], [int(v) for v in cnt.starved],
-            [int(v) for v in cnt.stalled])
+            [int(v) for v in cnt.stalled], [int(v) for v in cnt.saturated])
 
 
 def check_case(case: Case, outputs, counters, sim: str, seconds: float = 0.0) -> CaseResult:
-    """Compare simulated outputs with the golden model and counters with the cycle
-    model; ``counters`` are protocol.Counters-like (cycles, busy, starved, stalled)."""
+    """Compare simulated outputs and ``saturated`` counters with the golden model and the
+    other counters with the cycle model; ``counters`` are protocol.Counters-like."""
     from .cycle_model import estimate_batch
-    from .golden import run_golden
+    from .golden import run_golden, saturation_counters
 
-    golden = run_golden(case.program, case.inputs)[-1]
+    golden, sats = run_golden(case.program, case.inputs, saturations=True)
+    golden, sats = golden[-1], saturation_counters(sats)
     model = estimate_batch(case.program, case.inputs)
     errors = []
     got_counters = []
-    names = ("cycles", "busy", "starved", "stalled")
+    names = ("cycles", "busy", "starved", "stalled", "saturated")
     for i in range(len(case.inputs)):
         out = np.asarray(outputs[i], dtype=np.int64)
         bad = np.flatnonzero(out != golden[i])
@@ -256,10 +258,11 @@ def check_case(case: Case, outputs, counters, sim: str, seconds: float = 0.0) ->
                           f"first at {j}: {sim} {int(out[j])}, golden {int(golden[i][j])}")
         got = _counters_tuple(counters[i])
         got_counters.append(got)
-        want = model[i].counters_tuple()
+        want = model[i].counters_tuple() + (sats[i].tolist(),)
         for name, g, w in zip(names, got, want):
             if g != w:
-                errors.append(f"input {i}: counter {name}: {sim} {g}, cycle model {w}")
+                source = "golden model" if name == "saturated" else "cycle model"
+                errors.append(f"input {i}: counter {name}: {sim} {g}, {source} {w}")
     return CaseResult(case, sim, [np.asarray(o) for o in outputs], got_counters, errors,
                       seconds)
 
@@ -316,20 +319,22 @@ def run_amaranth_cases(config: str, seeds, *, progress=None) -> list:
 def _model_result(case: Case) -> CaseResult:
     """The cycle model's own view (outputs from the golden model): for --sim model."""
     from .cycle_model import estimate_batch
-    from .golden import run_golden
+    from .golden import run_golden, saturation_counters
 
-    golden = run_golden(case.program, case.inputs)[-1]
+    golden, sats = run_golden(case.program, case.inputs, saturations=True)
     est = estimate_batch(case.program, case.inputs)
-    counters = [type("C", (), dict(zip(("cycles", "busy", "starved", "stalled"),
-                                       e.counters_tuple())))() for e in est]
-    return check_case(case, list(golden), counters, "model")
+    counters = [type("C", (), dict(zip(("cycles", "busy", "starved", "stalled", "saturated"),
+                                       e.counters_tuple() + (s.tolist(),))))()
+                for e, s in zip(est, saturation_counters(sats))]
+    return check_case(case, list(golden[-1]), counters, "model")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m eiegen.sim.regression",
-        description="Replay hardware regression cases: outputs against the golden model, "
-                    "counters against the cycle model.")
+        description="Replay hardware regression cases: outputs and accumulator "
+                    "saturations against the golden model, the other counters against the "
+                    "cycle model.")
     ap.add_argument("--config", required=True, choices=sorted(CONFIGS))
     ap.add_argument("--seed", type=int, nargs="+", required=True)
     ap.add_argument("--sim", choices=("verilator", "amaranth", "model"), default="verilator")
@@ -347,7 +352,7 @@ def main(argv=None) -> int:
         if args.verbose:
             for i, c in enumerate(r.counters):
                 print(f"  input {i}: cycles {c[0]}, busy {c[1]}, starved {c[2]}, "
-                      f"stalled {c[3]}")
+                      f"stalled {c[3]}, saturated {c[4]}")
         if r.ok:
             print(f"  ok ({r.sim}, {r.seconds:.2f} s): outputs equal the golden model, "
                   f"counters equal the cycle model")

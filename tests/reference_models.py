@@ -41,30 +41,36 @@ def fixed_round(x: float, frac: int, bits: int) -> int:
 
 
 def reference_layer(indices, codebook_q, bias_q, a, shift: int, act_bits: int, acc_bits: int,
-                    relu: bool):
-    """(accumulators, outputs) of one layer with Python-int arithmetic.
+                    relu: bool, col_order=None):
+    """(accumulators, outputs, clamped additions per row) of one layer with Python-int
+    arithmetic.
 
-    ``a`` is a list of integer inputs; the accumulator is exact (then wrapped to
-    ``acc_bits``, as the hardware's would be), outputs are round-half-up shifted,
-    saturated to ``act_bits`` and optionally ReLU'd."""
+    ``a`` is a list of integer inputs; the accumulator starts at the bias and adds one
+    product at a time, clamping to ``acc_bits`` after each addition, columns in
+    ``col_order`` (the order the hardware receives them; default 0, 1, ...); outputs are
+    round-half-up shifted, saturated to ``act_bits`` and optionally ReLU'd."""
     indices = np.asarray(indices)
     n_out, n_in = indices.shape
     lo, hi = -(1 << (act_bits - 1)), (1 << (act_bits - 1)) - 1
-    accs, outs = [], []
+    acc_lo, acc_hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
+    order = range(n_in) if col_order is None else [int(j) for j in col_order]
+    accs, outs, sats = [], [], []
     for i in range(n_out):
-        acc = int(bias_q[i])
-        for j in range(n_in):
+        acc, sat = int(bias_q[i]), 0
+        for j in order:
             v = int(indices[i, j])
             if v:
-                acc += int(codebook_q[v]) * int(a[j])
-        acc = ((acc + (1 << (acc_bits - 1))) % (1 << acc_bits)) - (1 << (acc_bits - 1))
+                exact = acc + int(codebook_q[v]) * int(a[j])
+                acc = min(max(exact, acc_lo), acc_hi)
+                sat += acc != exact
         y = (acc + (1 << (shift - 1))) >> shift if shift else acc  # >> floors: half up
         y = min(max(y, lo), hi)
         if relu:
             y = max(y, 0)
         accs.append(acc)
         outs.append(y)
-    return accs, outs
+        sats.append(sat)
+    return accs, outs, sats
 
 
 def reference_program_bias(layer, lp, acc_bits: int) -> list[int]:
@@ -75,17 +81,19 @@ def reference_program_bias(layer, lp, acc_bits: int) -> list[int]:
 
 
 def reference_network(net, program, x_int):
-    """Every layer's (accumulators, outputs), network row order, for one integer input
-    vector: the network's own indices (network order) and the program's fixed-point
+    """Every layer's (accumulators, outputs, clamped additions per row), network row
+    order, for one integer input vector: the network's own indices (network order) and the program's fixed-point
     codebooks, biases and shifts."""
     cfg = program.cfg
     a = [int(x) for x in x_int]
     result = []
+    col_order = None  # the hardware sees a layer's inputs in the previous layer's row order
     for layer, lp in zip(net.layers, program.layers):
         bias_q = reference_program_bias(layer, lp, cfg.acc_bits)
-        accs, a = reference_layer(layer.indices, lp.codebook_q, bias_q, a, lp.shift,
-                                  cfg.act_bits, cfg.acc_bits, layer.relu)
-        result.append((accs, a))
+        accs, a, sats = reference_layer(layer.indices, lp.codebook_q, bias_q, a, lp.shift,
+                                        cfg.act_bits, cfg.acc_bits, layer.relu, col_order)
+        result.append((accs, a, sats))
+        col_order = lp.row_order
     return result
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from eiegen.arch import ArchConfig
-from eiegen.fixedpoint import wrap
+from eiegen.fixedpoint import signed_range
 from eiegen.hw.arith import ArithmeticUnit
 from eiegen.hw.simulation import simulate
 
@@ -22,9 +22,11 @@ def column_entries(rows, cfg):
     return out
 
 
-@pytest.mark.parametrize("bubbles", [0.0, 0.3])
-def test_accumulate_with_bypass(bubbles):
-    cfg = ArchConfig(act_depth=32, acc_bits=32, max_layers=2)
+@pytest.mark.parametrize("bubbles, acc_bits", [(0.0, 32), (0.3, 32), (0.0, 34), (0.3, 34)])
+def test_accumulate_with_bypass(bubbles, acc_bits):
+    # 32 bits: full-scale products (2**30) saturate the accumulator within a few
+    # additions, also through both bypass paths; 34 bits: these sums never do
+    cfg = ArchConfig(act_depth=32, acc_bits=acc_bits, max_layers=2)
     rng = np.random.default_rng(int(bubbles * 10))
     lo, hi = -(1 << 15), (1 << 15) - 1
     codebook = [0] + [int(w) for w in rng.integers(lo, hi + 1, 15)]
@@ -54,9 +56,17 @@ def test_accumulate_with_bypass(bubbles):
     assert one_apart > 3
     assert sum(e[4] for e in entries) > 5  # merged padding arrives
     model = list(bias)
+    acc_lo, acc_hi = signed_range(cfg.acc_bits)
+    saturations = []  # per entry: whether its addition is clamped
     for act, v, _, _, _, r in entries:
-        model[r] = wrap(model[r] + codebook[v] * act, cfg.acc_bits)
-    got = []
+        exact = model[r] + codebook[v] * act
+        model[r] = min(max(exact, acc_lo), acc_hi)
+        saturations.append(model[r] != exact)
+    if acc_bits == 32:
+        assert 5 < sum(saturations) < len(entries) - 5
+    else:
+        assert not any(saturations)
+    got, seen = [], []
 
     async def bench(ctx):
         ctx.set(dut.layer, 1)
@@ -70,13 +80,16 @@ def test_accumulate_with_bypass(bubbles):
             while rng.random() < bubbles:
                 ctx.set(dut.inp.valid, 0)
                 await ctx.tick()
+                seen.append(ctx.get(dut.saturated))
             ctx.set(dut.inp.valid, 1)
             ctx.set(dut.inp.payload, {"act": act, "v": v, "z": z, "first": first, "skip": skip})
             await ctx.tick()
+            seen.append(ctx.get(dut.saturated))
         ctx.set(dut.inp.valid, 0)
         for _ in range(dut.latency):
             assert not ctx.get(dut.idle)
             await ctx.tick()
+            seen.append(ctx.get(dut.saturated))
         assert ctx.get(dut.idle)
         for r in range(32):
             ctx.set(dut.acc_rd.en, 1)
@@ -87,20 +100,35 @@ def test_accumulate_with_bypass(bubbles):
 
     simulate(dut, bench)
     assert got == model
+    assert sum(seen) == sum(saturations)
 
 
-def test_accumulator_wraps():
+def test_accumulator_saturates_and_flags_each_clamp():
+    # 8x8-bit products of 127*127 = 16129 into 16 bits: the third addition clamps to
+    # 32767, the fourth and fifth stay there, then -127 * 127 three times leaves
+    # 32767 - 48387 = -15620 (a wrapping adder would give 5*16129 - 3*16129 = 32258).
+    # The last three go the other way: -15620 - 16129 = -31749, then two clamp at -32768.
     cfg = ArchConfig(act_bits=8, weight_bits=8, acc_bits=16, act_depth=2)
-    dut = ArithmeticUnit(cfg, codebook_init=[0, 127] + [0] * 14)
+    dut = ArithmeticUnit(cfg, codebook_init=[0, 127, -127] + [0] * 13)
+    acts = [127] * 5 + [-127] * 3 + [127] * 3
+    vs = [1] * 8 + [2] * 3
+    flags = []
 
     async def bench(ctx):
-        for k in range(5):
+        for act, v in zip(acts, vs):
             ctx.set(dut.inp.valid, 1)
-            ctx.set(dut.inp.payload, {"act": 127, "v": 1, "z": 0, "first": 1})
+            ctx.set(dut.inp.payload, {"act": act, "v": v, "z": 0, "first": 1})
             await ctx.tick()
+            flags.append(ctx.get(dut.saturated))
         ctx.set(dut.inp.valid, 0)
         for _ in range(dut.latency + 1):
             await ctx.tick()
-        assert ctx.get(dut.acc.data[0]) == wrap(5 * 127 * 127, 16)
+            flags.append(ctx.get(dut.saturated))
+        assert ctx.get(dut.acc.data[0]) == -(1 << 15)
 
     simulate(dut, bench)
+    # entry e arrives in cycle e and is added in cycle e + latency - 1; flags[i] was
+    # read in cycle i + 1
+    lag = dut.latency - 2
+    assert flags[lag:lag + len(acts)] == [0, 0, 1, 1, 1, 0, 0, 0, 0, 1, 1]
+    assert sum(flags) == 5

@@ -25,7 +25,7 @@ def test_commands():
             await stream_put(ctx, dut.host_in, w)
 
     async def receiver(ctx):
-        n = 5 + 4 + 5 + 0 + 1 + 1 + 3 * cfg.n_pe
+        n = 5 + 4 + 5 + 0 + 1 + 1 + P.COUNTERS_PER_PE * cfg.n_pe
         while len(got) < n:
             for _ in range(len(got) % 3):                   # back-pressure
                 await ctx.tick()

@@ -39,14 +39,15 @@ def test_responses_round_trip():
     stream = ([P.response_header(P.OP_INFO, 4)] + P.info_words(cfg)
               + [P.response_header(P.OP_RUN, 1), 1234]
               + [P.response_header(P.OP_READ, 3), 5, 0xFFFFFFFF, 0]
-              + [P.response_header(P.OP_COUNTERS, 7), 99, 1, 2, 3, 4, 5, 6])
+              + [P.response_header(P.OP_COUNTERS, 9), 99, 1, 2, 3, 7, 4, 5, 6, 8])
     info, run, read, counters = P.split_responses(stream)
     assert P.parse_info(cfg, info)["n_pe"] == 2
     assert P.parse_info(cfg, info)["digest"] == cfg.digest()
     assert P.parse_run(run) == 1234
     np.testing.assert_array_equal(P.parse_output(cfg, read, 3), [5, -1, 0])
     c = P.parse_counters(cfg, counters)
-    assert (c.cycles, c.busy, c.starved, c.stalled) == (99, (1, 4), (2, 5), (3, 6))
+    assert (c.cycles, c.busy, c.starved, c.stalled, c.saturated) == (
+        99, (1, 4), (2, 5), (3, 6), (7, 8))
     with pytest.raises(P.ProtocolError, match="different|expected"):
         P.parse_info(ArchConfig(n_pe=3), info)
     with pytest.raises(P.ProtocolError, match="not a response header"):

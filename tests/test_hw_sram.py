@@ -72,7 +72,8 @@ def test_behavioural_model_is_one_module():
 def _words(run):
     """Everything a run answered, as plain integers."""
     return [(list(map(int, r.outputs)), r.cycles, r.counters.cycles, list(r.counters.busy),
-             list(r.counters.starved), list(r.counters.stalled)) for r in run.inferences]
+             list(r.counters.starved), list(r.counters.stalled), list(r.counters.saturated))
+            for r in run.inferences]
 
 
 @pytest.mark.verilator

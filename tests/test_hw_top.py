@@ -8,7 +8,7 @@ from eiegen.arch import ArchConfig
 from eiegen.compiler.compile import compile_network
 from eiegen.compiler.examples import random_network
 from eiegen.hw.simulation import run_host
-from eiegen.sim.golden import run_golden
+from eiegen.sim.golden import run_golden, saturation_counters
 
 from reference_models import reference_issue_cycles
 
@@ -46,9 +46,10 @@ def check(program, inputs, preload=False):
     assert res.info["n_pe"] == cfg.n_pe
     obs = res.observed
     for i, x in enumerate(inputs):
-        golden = run_golden(program, x)[-1]
-        np.testing.assert_array_equal(res.outputs[i], golden)
+        golden, sats = run_golden(program, x, saturations=True)
+        np.testing.assert_array_equal(res.outputs[i], golden[-1])
         cnt = res.counters[i]
+        assert list(cnt.saturated) == saturation_counters(sats).tolist()
         assert cnt.cycles == res.cycles[i]
         # RUN's header is taken in cycle 0, the first layer starts in cycle 1, the response
         # header is offered in the cycle after the last write-back cycle

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from eiegen.arch import ArchConfig
 from eiegen.compiler.compile import compile_network
 from eiegen.compiler.examples import random_network
-from eiegen.sim.golden import layer_matrix, run_float, run_golden
+from eiegen.sim.golden import layer_matrix, run_float, run_golden, saturation_counters
 
 from reference_models import fixed_round, reference_network
 
@@ -19,17 +19,29 @@ def golden_in_network_order(program, x):
             [program.to_network_order(a, k) for k, a in enumerate(accs)])
 
 
+def reference_per_pe(program, k, row_counts):
+    """Per-row counts (network order) of layer k summed per PE (hardware row p is PE
+    p % n_pe)."""
+    order = program.layers[k].row_order
+    hw = np.asarray(row_counts) if order is None else np.asarray(row_counts)[order]
+    n_pe = program.cfg.n_pe
+    return [int(hw[pe::n_pe].sum()) for pe in range(n_pe)]
+
+
 def assert_matches_reference(net, program, x):
-    """Bit-exact comparison of every layer's accumulators and outputs, one input at a
-    time against the Python-int reference; returns the reference outputs."""
+    """Bit-exact comparison of every layer's accumulators, outputs and clamped additions
+    per PE, one input at a time against the Python-int reference; returns the reference
+    outputs."""
     outs, accs = golden_in_network_order(program, x)
+    _, sats = run_golden(program, x, saturations=True)
     ref_outs = []
     for b, xb in enumerate(x):
         ref = reference_network(net, program, xb)
-        for k, (ref_acc, ref_out) in enumerate(ref):
+        for k, (ref_acc, ref_out, ref_sat) in enumerate(ref):
             assert accs[k][b].tolist() == ref_acc, (b, k)
             assert outs[k][b].tolist() == ref_out, (b, k)
-        ref_outs.append([out for _, out in ref])
+            assert sats[k][b].tolist() == reference_per_pe(program, k, ref_sat), (b, k)
+        ref_outs.append([out for _, out, _ in ref])
     return ref_outs
 
 
@@ -100,9 +112,10 @@ def test_golden_reads_the_memory_images():
     assert not np.array_equal(before, np.array([a[0] for a in after]))
 
 
-def test_accumulator_wraps_like_the_hardware():
-    # The compiler never lets the accumulator wrap; a hand-edited codebook does. The golden
-    # model must still do what the hardware's acc_bits-wide adder does: wrap.
+def test_accumulator_saturates_like_the_hardware():
+    # A hand-edited codebook drives the accumulator far out of its 16 bits: the golden
+    # model must clamp after every addition, as the hardware's saturating adder does, and
+    # count the clamped additions per PE.
     cfg = ArchConfig(n_pe=2, act_bits=8, weight_bits=8, acc_bits=16)
     net = random_network(8, [40, 6], density=1.0, relu_last=False)
     program = compile_network(net, cfg)
@@ -112,10 +125,63 @@ def test_accumulator_wraps_like_the_hardware():
     x = np.full((2, 40), 127)
     x[1] = -128
     _, accs = golden_in_network_order(program, x)
-    exact = [127 * 127 * 40, -128 * 127 * 40]  # plus the bias, far outside 16 bits
-    assert all(abs(e) > 1 << 15 for e in exact)
-    assert np.all(np.abs(accs[0]) < 1 << 15)
+    assert accs[0][0].tolist() == [(1 << 15) - 1] * 6
+    assert accs[0][1].tolist() == [-(1 << 15)] * 6
+    _, sats = run_golden(program, x, saturations=True)
+    assert sats[0].shape == (2, 2) and np.all(sats[0] >= 3 * 37)  # 3 rows per PE
+    assert saturation_counters(sats).tolist() == sats[0].tolist()
     assert_matches_reference(net, program, x)
+
+
+def _two_row_program(order_a, order_b):
+    """One 6-input layer whose rows use codebook entries ``order_a`` and ``order_b``
+    (1: +127, 2: -127), on a 16-bit accumulator, no bias."""
+    from eiegen.compiler.network import Network
+    cfg = ArchConfig(n_pe=1, act_bits=8, weight_bits=8, acc_bits=16)
+    layer = random_network(1, [6, 2], density=1.0, bias=False, relu_last=False)[0]
+    idx = np.array([order_a, order_b])
+    net = Network((layer.quantize(np.array([0.0, 0.5, -0.5] + [0.0] * 13), idx),))
+    program = compile_network(net, cfg)
+    cb = [0, 127, -127] + [0] * 13
+    program.images["codebook"][:16] = cb
+    program.layers[0].codebook_q = cb
+    return net, program
+
+
+def test_saturation_depends_on_column_order():
+    # Both rows add the same six products, +-127*127 = +-16129: three positive, three
+    # negative. A wrapping (or exact) sum is 0 for both; summed saturating in column
+    # order, the first row clamps at 32767 on its third addition and then falls to
+    # 32767 - 3 * 16129 = -15620, the second clamps at -32768 and rises to 15619.
+    net, program = _two_row_program([1, 1, 1, 2, 2, 2], [2, 2, 2, 1, 1, 1])
+    x = np.full((1, 6), 127)
+    (out,), (acc,), (sat,) = run_golden(program, x, accumulators=True, saturations=True)
+    assert acc[0].tolist() == [-15620, 15619]
+    assert sat.tolist() == [[2]]
+    assert_matches_reference(net, program, x)
+    # alternating signs never leave the range: the prefix-sum path, nothing clamped
+    net, program = _two_row_program([1, 2, 1, 2, 1, 2], [2, 1, 2, 1, 2, 1])
+    (out,), (acc,), (sat,) = run_golden(program, x, accumulators=True, saturations=True)
+    assert acc[0].tolist() == [0, 0] and sat.tolist() == [[0]]
+
+
+def test_golden_batches_mix_saturating_and_plain_rows():
+    # a batch in which some (row, input) pairs saturate and others do not, over several
+    # chunks of the vectorised path, against the reference one input at a time
+    cfg = ArchConfig(n_pe=3, act_bits=8, weight_bits=8, acc_bits=18)
+    rng = np.random.default_rng(11)
+    net = random_network(rng, [50, 31, 7], density=0.6)
+    calib = rng.uniform(-0.02, 0.02, size=(8, 50))
+    program = compile_network(net, cfg, calibration=calib, balance=True)
+    big = [0] + rng.integers(60, 128, size=15).tolist()  # whatever formats were chosen
+    program.images["codebook"][:16] = big
+    program.layers[0].codebook_q = big
+    x = rng.integers(0, 128, size=(9, 50))  # same-sign products: large partial sums
+    x[::3] //= 64  # small inputs: those rows stay in range
+    assert_matches_reference(net, program, x)
+    _, sats = run_golden(program, x, saturations=True)
+    per_input = saturation_counters(sats).sum(axis=1)
+    assert per_input.max() > 0 and per_input.min() == 0
 
 
 def test_entry_past_the_last_row_is_refused():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from eiegen.sim.cycle_model import estimate_batch
-from eiegen.sim.golden import run_golden
+from eiegen.sim.golden import run_golden, saturation_counters
 from eiegen.sim.harness import build_accelerator, run_verilator
 from eiegen.sim.regression import make_case
 
@@ -19,8 +19,11 @@ def test_run_verilator_two_programs_one_build():
         run = run_verilator(case.program, case.inputs, progress=lambda d, t: calls.append((d, t)))
         runs.append(run)
         assert run.info["n_pe"] == 2
-        np.testing.assert_array_equal(run.outputs, run_golden(case.program, case.inputs)[-1])
-        for inf, est in zip(run.inferences, estimate_batch(case.program, case.inputs)):
+        outs, sats = run_golden(case.program, case.inputs, saturations=True)
+        np.testing.assert_array_equal(run.outputs, outs[-1])
+        for inf, est, sat in zip(run.inferences, estimate_batch(case.program, case.inputs),
+                                 saturation_counters(sats)):
+            assert list(inf.counters.saturated) == sat.tolist()
             assert inf.cycles == est.cycles == inf.counters.cycles
             assert list(inf.counters.busy) == est.busy
             assert list(inf.counters.starved) == est.starved

@@ -77,13 +77,13 @@ def test_a_failure_names_the_seed_and_the_replay_command():
     case = make_case("n2", 3)
     golden = run_golden(case.program, case.inputs)[-1]
     counters = [SimpleNamespace(cycles=e.cycles + 1, busy=e.busy, starved=e.starved,
-                                stalled=e.stalled) for e in estimate_batch(case.program,
-                                                                           case.inputs)]
+                                stalled=e.stalled, saturated=[1] * case.program.cfg.n_pe)
+                for e in estimate_batch(case.program, case.inputs)]
     result = check_case(case, [g + 1 for g in golden], counters, "verilator")
     assert not result.ok
     msg = result.message()
     assert "seed 3" in msg and replay_command("n2", 3) in msg
-    assert "golden" in msg and "counter cycles" in msg
+    assert "golden" in msg and "counter cycles" in msg and "counter saturated" in msg
 
 
 def test_replay_cli_model(capsys):
