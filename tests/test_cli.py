@@ -38,7 +38,9 @@ def test_version(capsys):
 def test_compile_example_and_info(capsys, tmp_path):
     out_dir = tmp_path / "prog"
     rc, out, err = run(capsys, "compile", "--example", "-o", out_dir)
-    assert rc == 0 and err == ""
+    # the one stderr line: the default calibration is said out loud (issue 18)
+    assert rc == 0 and err.startswith("eiegen compile: warning: no --calibration given")
+    assert err.count("\n") == 1
     assert "eiegen program for 4 PEs" in out and f"wrote {out_dir}/" in out
     program = Program.load(out_dir)
     assert (program.n_in, program.n_out, len(program.layers)) == (256, 10, 3)
@@ -65,6 +67,8 @@ def test_compile_model_with_options(capsys, tmp_path):
     assert program.layers[0].row_order is not None  # --balance
     assert program.layers[0].fmt.calib_max_in == float(np.abs(calib).max())
     stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats.pop("calibration") == f"{tmp_path / 'calib.npy'} (10 inputs)"
+    assert stats.pop("fidelity")["n_inputs"] == 10  # tests/test_commands_compile.py
     assert stats == json.loads(json.dumps(program_stats(program)))
 
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from eiegen.arch import ArchConfig
+
+
+# What the JSON stats (and the messages) call the calibration used without --calibration.
+DEFAULT_CALIBRATION = "default uniform[-1,1]"
 
 
 def add_config_args(p) -> None:
@@ -36,21 +41,28 @@ def register(sub) -> None:
     add_config_args(p)
     p.add_argument("--calibration", type=Path,
                    help=".npy of float inputs (batch, n_in) that set the activation formats "
-                        "(default: 256 uniform samples in [-1, 1])")
+                        "and on which the fidelity report is measured (default: 256 "
+                        "uniform samples in [-1, 1], with a warning)")
     p.add_argument("--balance", action="store_true",
                    help="permute rows to even out the work per PE (an eiegen extension)")
     p.add_argument("-o", "--output", type=Path, default=Path("prog"),
                    help="program folder to write (default: prog)")
-    p.add_argument("--json", type=Path, help="also write the statistics as JSON here")
+    p.add_argument("--json", type=Path,
+                   help="also write the statistics and the fidelity report as JSON here")
+    p.add_argument("--sqnr-warn", type=float, default=40.0, metavar="DB",
+                   help="warn about layers whose SQNR against the float network on the "
+                        "calibration set is below DB decibels (default 40)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from eiegen.cli import CliError, print_notes
-    from eiegen.compiler.compile import compile_network
+    from eiegen.compiler.compile import compile_network, default_calibration
     from eiegen.compiler.examples import example_network
     from eiegen.compiler.model_import import import_model
     from eiegen.compiler.stats import format_stats, program_stats
+    from eiegen.safeio import atomic_write_text
+    from eiegen.sim.fidelity import measure_fidelity
 
     cfg = config_from_args(args)
     net = example_network() if args.example else import_model(args.model)
@@ -61,11 +73,29 @@ def run(args) -> int:
             calibration = np.load(args.calibration, allow_pickle=False)
         except (OSError, ValueError) as e:
             raise CliError(f"cannot read calibration inputs {args.calibration}: {e}") from None
+    if calibration is None:
+        # The formats are chosen from this range, so say which one it is (issue 18).
+        calibration = default_calibration(net.n_in)
+        calibration_source = DEFAULT_CALIBRATION
+        print(f"eiegen compile: warning: no --calibration given: assuming inputs uniform in "
+              f"[-1, 1] ({len(calibration)} samples); this range sets every fixed-point "
+              f"format, so larger inputs will clip: pass --calibration with representative "
+              f"inputs", file=sys.stderr)
+    else:
+        calibration_source = f"{args.calibration} ({len(calibration)} inputs)"
     program = compile_network(net, cfg, calibration=calibration, balance=args.balance)
     program.save(args.output)
     stats = program_stats(program)
+    fidelity = measure_fidelity(program, calibration, net, sqnr_warn_db=args.sqnr_warn,
+                                calibration=calibration_source)
+    stats["calibration"] = calibration_source
+    stats["fidelity"] = fidelity.to_dict()
     print(format_stats(stats))
+    print()
+    print(fidelity.table())
+    for w in fidelity.warnings:
+        print(f"eiegen compile: warning: {w}", file=sys.stderr)
     print(f"\nwrote {args.output}/")
     if args.json:
-        args.json.write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n")
+        atomic_write_text(args.json, json.dumps(stats, indent=1, sort_keys=True) + "\n")
     return 0
