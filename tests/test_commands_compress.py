@@ -55,3 +55,23 @@ def test_bad_requests_write_nothing(model_and_data, capsys, extra, match, monkey
 def test_missing_model(tmp_path, capsys):
     assert main(["compress", str(tmp_path / "nope.npz")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("values", [["0.7", "0.5"], ["0.7,0.5"], ["0.7,", "0.5"]])
+def test_per_layer_values_by_spaces_or_commas(model_and_data, capsys, values):
+    t = model_and_data
+    rc = main(["compress", str(t / "m.npz"), "--sparsity", *values, "--bits", "3", "2",
+               "-o", str(t / "out.npz")])
+    assert rc == 0
+    net = Network.load(t / "out.npz")
+    assert [round(1 - la.nnz / la.weight.size, 1) for la in net] == [0.7, 0.5]
+    assert [len(la.codebook) for la in net] == [8, 4]
+
+
+def test_per_layer_option_swallowing_the_model_says_so(model_and_data, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["compress", "--sparsity", "0.7", "0.5", str(model_and_data / "m.npz")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "expected a float or a list (separated by spaces or commas)" in err
+    assert "give the model before this option" in err

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
 
 
 def _numbers(kind):
-    """argparse type: one number or a comma-separated list (one per layer)."""
+    """argparse type of one token of a per-layer option: a number, or several separated by
+    commas (``0.8,0.9``); :class:`_PerLayer` joins the tokens (``0.8 0.9``)."""
     def parse(text):
         try:
-            values = [kind(v) for v in text.split(",")]
+            return [kind(v) for v in text.split(",") if v.strip()] or [kind(text)]
         except ValueError:
             import argparse
+            # the usual cause: the model path written after the option's values
             raise argparse.ArgumentTypeError(
-                f"expected a {kind.__name__} or a comma-separated list, got {text!r}") from None
-        return values[0] if len(values) == 1 else tuple(values)
+                f"expected a {kind.__name__} or a list (separated by spaces or commas), got "
+                f"{text!r} (give the model before this option)") from None
+    parse.__name__ = kind.__name__  # what argparse names in its messages
     return parse
+
+
+class _PerLayer(argparse.Action):
+    """One value for every layer, or one per layer: the tokens' numbers joined, a single
+    one as a scalar."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        flat = tuple(v for token in values for v in token)
+        setattr(namespace, self.dest, flat[0] if len(flat) == 1 else flat)
 
 
 def register(sub) -> None:
@@ -28,20 +41,22 @@ def register(sub) -> None:
                     "weight sharing to a per-layer codebook (trained when --data is given) "
                     "and Huffman coding; prints the storage report.")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("model", nargs="?", type=Path, help="model file: .npz network or .onnx")
+    src.add_argument("model", nargs="?", type=Path,
+                     help="model file: .npz network, .onnx or a .pt state_dict")
     src.add_argument("--example", action="store_true",
                      help="compress the shipped digits MLP (64-300-100-10) with its settings")
     prune = p.add_mutually_exclusive_group()
-    prune.add_argument("--sparsity", type=_numbers(float),
-                       help="target fraction of pruned weights, one value or one per layer")
-    prune.add_argument("--quality", type=_numbers(float),
+    prune.add_argument("--sparsity", type=_numbers(float), nargs="+", action=_PerLayer,
+                       help="target fraction of pruned weights: one value, or one per layer "
+                            "(separated by spaces or commas)")
+    prune.add_argument("--quality", type=_numbers(float), nargs="+", action=_PerLayer,
                        help="Deep Compression quality factor(s): prune |w| <= q * std(layer)")
     prune.add_argument("--global-sparsity", type=float,
                        help="fraction of pruned weights over all layers, one threshold")
     p.add_argument("--steps", type=int, default=1,
                    help="prune-and-retrain iterations along AGP's cubic ramp (default 1)")
-    p.add_argument("--bits", type=_numbers(int), default=4,
-                   help="codebook index bits, one value or one per layer (default 4)")
+    p.add_argument("--bits", type=_numbers(int), nargs="+", action=_PerLayer, default=4,
+                   help="codebook index bits: one value, or one per layer (default 4)")
     p.add_argument("--method", default="linear",
                    choices=("linear", "density", "random", "optimal"),
                    help="centroid initialisation, or the exact 1-D clustering (default linear)")
@@ -56,8 +71,8 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="minibatch size (default 32)")
     p.add_argument("--pe", type=int, default=1, dest="n_pe",
                    help="PEs the storage format is split over (default 1: plain CSC)")
-    p.add_argument("--rel-bits", type=_numbers(int), default=4,
-                   help="relative-index bits, one value or one per layer (default 4)")
+    p.add_argument("--rel-bits", type=_numbers(int), nargs="+", action=_PerLayer, default=4,
+                   help="relative-index bits: one value, or one per layer (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of training and random init")
     p.add_argument("-o", "--output", type=Path,
                    help="compressed network .npz to write (default: none)")
