@@ -33,7 +33,7 @@ def run(args) -> int:
     from eiegen.arch import ArchConfig
     from eiegen.demo import format_summary, run_demo
 
-    from .simulate import ProgressBar
+    from eiegen.progress import ProgressBar
 
     ArchConfig(n_pe=args.n_pe, queue_depth=args.queue_depth)  # validate before any work
     rep = run_demo(args.output, n_pe=args.n_pe, queue_depth=args.queue_depth,

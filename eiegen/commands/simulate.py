@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from eiegen.progress import ProgressBar
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -56,28 +58,6 @@ def load_inputs(path, program, limit=None) -> np.ndarray:
         raise CliError(f"integer inputs must lie in {lo}..{hi} (act_bits="
                        f"{program.cfg.act_bits}); pass floats to have them quantized")
     return x.astype(np.int64)
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr; the rate counts from the first call (done=0),
-    so the Verilator build does not dilute it."""
-
-    def __init__(self, what: str = "inputs"):
-        self.what = what
-        self.start = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.start is None:
-            self.start = time.monotonic()
-        width = 30
-        filled = width * done // max(1, total)
-        rate = done / max(1e-9, time.monotonic() - self.start)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
-                         f"{self.what} ({rate:.1f}/s)")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
 
 
 def run(args) -> int:
