@@ -12,14 +12,16 @@ the environment names others.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from eiegen.safeio import check_folder_output, staged_folder
 
 from .catalog import get_board
 from .fit import FitError, check_fit, check_program
@@ -188,22 +190,53 @@ def _text_report(rep: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_clock_baud(clock, baud) -> None:
+    """Refuse a clock or baud rate that is not a finite positive number (before anything
+    is written; the PLL functions check each family's range)."""
+    if clock is not None and not (math.isfinite(clock) and clock > 0):
+        raise ValueError(f"--clock must be a positive frequency in Hz (e.g. 30e6), got {clock}")
+    if baud is not None and not (isinstance(baud, int) and 300 <= baud <= 12_000_000):
+        raise ValueError(f"--baud must be a baud rate between 300 and 12000000, got {baud}")
+
+
 def build_board(board_name: str, cfg=None, program=None, *, out_dir: Path,
                 clock: float | None = None, baud: int | None = None, seed: int = 1,
-                run_tools: bool | None = None, log=None) -> BuildResult:
+                run_tools: bool | None = None, log=None, inputs=()) -> BuildResult:
     """Build the board top for ``cfg`` (default: the board's) and write bitstream and
     report into ``out_dir``. Raises :class:`~eiegen.boards.fit.FitError` when the
     design does not fit, :class:`BuildError` when a tool fails or timing is missed
-    (the report is written first)."""
+    (the report is written first). ``inputs`` are paths the build reads (program, config
+    files): an ``out_dir`` that is one of them or contains one is refused."""
     board = get_board(board_name)
+    check_folder_output(out_dir, "build", inputs)  # the output first: it decides data loss
+    check_clock_baud(clock, baud)
     if cfg is None:
         cfg = program.cfg if program is not None else board.default_config()
     check_program(board, cfg, program)
     plan = check_fit(board, cfg)
     out_dir = Path(out_dir)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
+    # Everything is built in a temporary sibling folder that replaces out_dir at the end
+    # (eiegen.safeio): a folder eiegen did not write is refused before anything is done,
+    # and an interrupted build leaves the previous one intact. A build that fails after
+    # its report is written (fit, timing) still lands, so the report can be read.
+    failure = None
+    with staged_folder(out_dir, kind="build", inputs=inputs) as work:
+        try:
+            result = _build_in(board, cfg, program, plan, work, out_dir, clock=clock,
+                               baud=baud, seed=seed, run_tools=run_tools, log=log)
+        except (FitError, BuildError) as e:
+            if not (work / "report.json").exists():
+                raise
+            failure = e
+    if failure is not None:
+        raise failure
+    bitstream = out_dir / result.bitstream.name if result.bitstream else None
+    return BuildResult(result.board, out_dir, result.report, bitstream, result.ok)
+
+
+def _build_in(board, cfg, program, plan, out_dir: Path, shown_dir: Path, *, clock, baud,
+              seed, run_tools, log) -> BuildResult:
+    """The build proper, in ``out_dir`` (a fresh folder); messages name ``shown_dir``."""
     say = log or (lambda msg: None)
     run_tools = board.open_flow if run_tools is None else run_tools
     seconds = {}
@@ -224,7 +257,7 @@ def build_board(board_name: str, cfg=None, program=None, *, out_dir: Path,
     buildplan.extract(out_dir)
     cfg.save(out_dir / "config.json")
     seconds["generate"] = time.monotonic() - start
-    say(f"generated the {board.name} project in {out_dir} ({seconds['generate']:.1f} s)")
+    say(f"generated the {board.name} project in {shown_dir} ({seconds['generate']:.1f} s)")
 
     rep = {"board": board.name, "device": board.device, "family": board.family,
            "config": cfg.to_dict(), "config_digest": cfg.digest(), "seed": seed,
@@ -256,41 +289,53 @@ def build_board(board_name: str, cfg=None, program=None, *, out_dir: Path,
     env = _tool_env(board.family)
     prologue, steps = _script_steps((out_dir / f"build_{name}.sh").read_text())
     with open(out_dir / "build.log", "w") as tool_log:
-        say("synthesis (Yosys)...")
-        seconds["synth"] = _run_step(prologue, steps[0], out_dir, env, tool_log)
-        cells = cell_counts(out_dir / f"{name}.stat.json")
-        used = parse_utilisation(board.family, cells)
-        res = board.resources
-        rep["utilisation"] = {k: {"used": used.get(k, 0), "available": res.get(k)}
-                              for k in ("lut", "ff", "bram", "dsp", "spram")
-                              if k in used or res.get(k)}
-        rep["cells"] = cells
-        rep["memories"] = memory_mapping(out_dir / f"{name}.rpt", top, plan)
-        over = [k for k in ("bram", "dsp", "spram") if used.get(k, 0) > res.get(k, 0)]
-        if board.family == "ice40" and used["lut"] > res["lut"]:
-            over.append("lut")
-        if over:
-            msg = "; ".join(f"{k}: synthesis uses {used[k]}, the {board.device} has "
-                            f"{res.get(k, 0)}: {_ADVICE[k]}" for k in over)
-            finish(False, msg)
-            raise FitError(f"the design does not fit the {board.name}: {msg}")
+        try:
+            return _run_tools(board, top, plan, name, prologue, steps, out_dir, env, tool_log,
+                              rep, seconds, say, finish)
+        except BuildError as e:  # a tool failed: its log and the report still land
+            if not rep["failure"]:
+                finish(False, str(e))
+            raise
 
-        say("place and route (nextpnr)...")
-        seconds["pnr"] = _run_step(prologue, steps[1], out_dir, env, tool_log)
-        pnr = json.loads((out_dir / f"{name}.report.json").read_text())
-        rep["nextpnr_utilisation"] = pnr.get("utilization", {})
-        fmax, detail = _fmax(pnr)
-        rep["fmax_mhz"] = fmax
-        rep["fmax"] = detail
-        _fill_from_nextpnr(rep, board.family, pnr.get("utilization", {}))
-        if fmax is None or fmax < top.clock / 1e6:
-            msg = (f"timing: the design reaches {fmax or 0:.2f} MHz, below the requested "
-                   f"{top.clock / 1e6:.2f} MHz: request --clock {int(fmax or 0)}e6 or less, "
-                   f"or reduce n_pe")
-            finish(False, msg)
-            raise BuildError(msg)
-        say("bitstream...")
-        seconds["pack"] = _run_step(prologue, steps[2], out_dir, env, tool_log)
+
+def _run_tools(board, top, plan, name, prologue, steps, out_dir, env, tool_log, rep, seconds,
+               say, finish) -> BuildResult:
+    """Synthesis, place and route, bitstream; the report follows each step."""
+    say("synthesis (Yosys)...")
+    seconds["synth"] = _run_step(prologue, steps[0], out_dir, env, tool_log)
+    cells = cell_counts(out_dir / f"{name}.stat.json")
+    used = parse_utilisation(board.family, cells)
+    res = board.resources
+    rep["utilisation"] = {k: {"used": used.get(k, 0), "available": res.get(k)}
+                          for k in ("lut", "ff", "bram", "dsp", "spram")
+                          if k in used or res.get(k)}
+    rep["cells"] = cells
+    rep["memories"] = memory_mapping(out_dir / f"{name}.rpt", top, plan)
+    over = [k for k in ("bram", "dsp", "spram") if used.get(k, 0) > res.get(k, 0)]
+    if board.family == "ice40" and used["lut"] > res["lut"]:
+        over.append("lut")
+    if over:
+        msg = "; ".join(f"{k}: synthesis uses {used[k]}, the {board.device} has "
+                        f"{res.get(k, 0)}: {_ADVICE[k]}" for k in over)
+        finish(False, msg)
+        raise FitError(f"the design does not fit the {board.name}: {msg}")
+
+    say("place and route (nextpnr)...")
+    seconds["pnr"] = _run_step(prologue, steps[1], out_dir, env, tool_log)
+    pnr = json.loads((out_dir / f"{name}.report.json").read_text())
+    rep["nextpnr_utilisation"] = pnr.get("utilization", {})
+    fmax, detail = _fmax(pnr)
+    rep["fmax_mhz"] = fmax
+    rep["fmax"] = detail
+    _fill_from_nextpnr(rep, board.family, pnr.get("utilization", {}))
+    if fmax is None or fmax < top.clock / 1e6:
+        msg = (f"timing: the design reaches {fmax or 0:.2f} MHz, below the requested "
+               f"{top.clock / 1e6:.2f} MHz: request --clock {int(fmax or 0)}e6 or less, "
+               f"or reduce n_pe")
+        finish(False, msg)
+        raise BuildError(msg)
+    say("bitstream...")
+    seconds["pack"] = _run_step(prologue, steps[2], out_dir, env, tool_log)
     bitstream = out_dir / (f"{name}.bin" if board.family == "ice40" else f"{name}.bit")
     rep["bitstream"] = bitstream.name
     return finish(True, None, bitstream)

@@ -7,11 +7,25 @@ request, so timing is checked against a clock the board really runs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from amaranth.hdl import Elaboratable, Instance, Module, Signal
 
-__all__ = ["PLLSettings", "ice40_pll", "ecp5_pll", "ICE40PLL", "ECP5PLL"]
+__all__ = ["PLLSettings", "ice40_pll", "ecp5_pll", "ICE40PLL", "ECP5PLL", "ICE40_RANGE",
+           "ECP5_RANGE"]
+
+# Output ranges of the PLLs (Hz): a request outside them is refused, not rounded to an
+# edge the vendor does not guarantee.
+ICE40_RANGE = (16e6, 275e6)
+ECP5_RANGE = (3.125e6, 400e6)
+
+
+def _check_request(request, rng, what: str) -> None:
+    if not (isinstance(request, (int, float)) and math.isfinite(request)
+            and rng[0] <= request <= rng[1]):
+        raise ValueError(f"an {what} PLL makes {rng[0] / 1e6:g}..{rng[1] / 1e6:g} MHz, "
+                         f"not {request!r} Hz: pass --clock in that range (e.g. 30e6)")
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,7 @@ def _pick(best, f, request, params):
 def ice40_pll(f_in: float, request: float) -> PLLSettings:
     """SB_PLL40 (SIMPLE feedback): f_pfd = f_in/(DIVR+1) in 10..133 MHz, f_vco =
     f_pfd*(DIVF+1) in 533..1066 MHz, f_out = f_vco / 2**DIVQ (DIVQ 1..6), f_out >= 16 MHz."""
+    _check_request(request, ICE40_RANGE, "iCE40")
     best = None
     for divr in range(16):
         pfd = f_in / (divr + 1)
@@ -58,6 +73,7 @@ def ice40_pll(f_in: float, request: float) -> PLLSettings:
 def ecp5_pll(f_in: float, request: float) -> PLLSettings:
     """EHXPLLL with CLKOP feedback: f_pfd = f_in/CLKI_DIV >= 3.125 MHz, f_out = f_pfd *
     CLKFB_DIV, f_vco = f_out * CLKOP_DIV in 400..800 MHz."""
+    _check_request(request, ECP5_RANGE, "ECP5")
     best = None
     for clki in range(1, 129):
         pfd = f_in / clki

@@ -8,10 +8,13 @@ request before any work starts.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from eiegen.safeio import atomic_write_bytes
 
 from .network import Network
 from .prune import PruneError, agp_schedule, apply_masks, prune_masks
@@ -248,5 +251,6 @@ def save_network(net: Network, path) -> None:
             arrays[f"layer{k}.codebook"] = layer.codebook
             arrays[f"layer{k}.indices"] = layer.indices.astype(np.uint8 if layer.indices.max()
                                                               < 256 else np.uint16)
-    with open(path, "wb") as f:
-        np.savez_compressed(f, **arrays)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())  # never truncates the file it replaces

@@ -13,11 +13,14 @@ and ``layer{k}.indices``.
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+
+from eiegen.safeio import atomic_write_bytes
 
 __all__ = ["Layer", "Network", "NetworkError", "ACTIVATIONS"]
 
@@ -191,8 +194,9 @@ class Network:
             if layer.quantized:
                 arrays[f"layer{k}.codebook"] = layer.codebook
                 arrays[f"layer{k}.indices"] = layer.indices
-        with open(path, "wb") as f:
-            np.savez(f, **arrays)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        atomic_write_bytes(path, buf.getvalue())  # never truncates the file it replaces
 
     @classmethod
     def load(cls, path) -> "Network":

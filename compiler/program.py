@@ -5,9 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +12,7 @@ import numpy as np
 
 from eiegen.arch import ArchConfig, ConfigError
 from eiegen.fixedpoint import to_fixed
+from eiegen.safeio import OutputError, check_folder_output, staged_folder
 
 from .formats import LayerFormat
 from .pack import byte_rows_hex_lines, hex_lines, unpack_entries, words_to_ints
@@ -24,6 +22,20 @@ __all__ = ["Program", "LayerProgram", "ProgramError", "FORMAT_NAME", "FORMAT_VER
 FORMAT_NAME = "eiegen-program"
 FORMAT_VERSION = 1
 DESCRIPTOR_WORDS = 4
+
+
+def _program_files(folder: Path):
+    """The files of a program folder: its manifest's list plus the manifest, when the
+    manifest is an eiegen program manifest; else None. A program folder holding anything
+    else is not replaced (eiegen.safeio)."""
+    try:
+        m = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(m, dict) or m.get("format") != FORMAT_NAME or not isinstance(
+            m.get("files"), dict):
+        return None
+    return [str(n) for n in m["files"]] + ["manifest.json"]
 
 
 class ProgramError(ValueError):
@@ -73,8 +85,7 @@ class LayerProgram:
     @classmethod
     def from_dict(cls, d: dict) -> "LayerProgram":
         f = d["format"]
-        fmt = LayerFormat(f["frac_in"], f["frac_w"], f["frac_out"], f["calib_max_in"],
-                          f["calib_max_out"], f["acc_worst_bits"])
+        fmt = LayerFormat.from_dict(f)
         ro = d.get("row_order")
         return cls(name=d["name"], n_in=d["n_in"], n_out=d["n_out"], relu=d["relu"],
                    ptr_base=d["ptr_base"], bias_base=d["bias_base"], fmt=fmt,
@@ -170,33 +181,33 @@ class Program:
             out[f"pe{k:03d}/bias.hex"] = hex_lines(self.images[f"pe{k}.bias"], cfg.acc_bits).encode()
         return out
 
-    def save(self, path) -> Path:
-        """Write the program folder. Everything is written to a temporary folder first and
-        moved into place at the end, so a failure never leaves half a program behind. An
-        existing folder is replaced only if it holds a program (has a manifest.json)."""
+    @staticmethod
+    def check_save_path(path, inputs=()) -> None:
+        """Raise :class:`ProgramError` now if :meth:`save` would refuse ``path``."""
+        try:
+            check_folder_output(path, "program", inputs, legacy=_program_files)
+        except OutputError as e:
+            raise ProgramError(str(e)) from None
+
+    def save(self, path, inputs=()) -> Path:
+        """Write the program folder through :func:`eiegen.safeio.staged_folder`: written
+        beside ``path`` and swapped into place at the end, so a failure or Ctrl-C leaves the
+        previous program intact. An existing folder is replaced only when it holds an eiegen
+        program and nothing else; ``inputs`` (the model, calibration files) may not be
+        ``path`` or lie inside it."""
         path = Path(path)
-        if path.exists():
-            if not path.is_dir():
-                raise ProgramError(f"{path} exists and is not a folder; choose another output path")
-            if any(path.iterdir()) and not (path / "manifest.json").exists():
-                raise ProgramError(f"{path} is a non-empty folder that is not an eiegen program; "
-                                   f"choose an empty or new output folder")
         files = self._files()
         digests = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
         files["manifest.json"] = (json.dumps(self.manifest(digests), indent=1, sort_keys=True)
                                   + "\n").encode()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
-            for name, data in files.items():
-                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-                (tmp / name).write_bytes(data)
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp)
+            with staged_folder(path, kind="program", inputs=inputs,
+                               legacy=_program_files, marker=False) as tmp:
+                for name, data in files.items():
+                    (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+                    (tmp / name).write_bytes(data)
+        except OutputError as e:
+            raise ProgramError(str(e)) from None
         return path
 
     @classmethod

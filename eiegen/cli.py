@@ -11,7 +11,8 @@ import sys
 from . import __version__
 
 # Modules under eiegen.commands, in the order `eiegen --help` lists them.
-COMMAND_MODULES = ("demo", "compress", "compile", "info", "verilog", "simulate", "asic", "build", "run")
+COMMAND_MODULES = ("demo", "compress", "compile", "info", "config", "verilog", "simulate",
+                   "asic", "build", "run")
 
 
 class CliError(Exception):
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from .arch import ConfigError
+    from .safeio import OutputError
     from eiegen.compiler.network import NetworkError
     from eiegen.compiler.program import ProgramError
 
@@ -47,7 +49,7 @@ def main(argv=None) -> int:
         return 2
     try:
         return args.func(args) or 0
-    except (CliError, ConfigError, NetworkError, ProgramError) as e:
+    except (CliError, ConfigError, NetworkError, ProgramError, OutputError) as e:
         print(f"eiegen {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from eiegen.safeio import staged_folder
+
 __all__ = ["run_demo"]
 
 
@@ -23,6 +25,15 @@ def _step(log, text):
 def run_demo(out: Path, *, n_pe: int = 8, queue_depth: int = 8, balance: bool = True,
              train: bool = True, trainer: str = "numpy", clock_mhz: float = 100.0,
              limit: int | None = None, log=print, progress=None) -> dict:
+    """Run the whole flow and write the report folder ``out`` (see the README)."""
+    with staged_folder(out, kind="demo") as tmp:  # replaces `out` only when all is done
+        return _run_demo_in(tmp, n_pe=n_pe, queue_depth=queue_depth, balance=balance,
+                            train=train, trainer=trainer, clock_mhz=clock_mhz, limit=limit,
+                            log=log, progress=progress)
+
+
+def _run_demo_in(out: Path, *, n_pe, queue_depth, balance, train, trainer, clock_mhz, limit,
+                 log, progress) -> dict:
     from eiegen.arch import ArchConfig
     from eiegen.compiler.compile import compile_network
     from eiegen.compiler.digits import digits_data, load_shipped, run_digits_pipeline, train_dense
@@ -35,8 +46,6 @@ def run_demo(out: Path, *, n_pe: int = 8, queue_depth: int = 8, balance: bool = 
 
     from .plots import plot_demo
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     x_tr, y_tr, x_te, y_te = digits_data()
     if limit is not None:
         x_te, y_te = x_te[:limit], y_te[:limit]

@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 
 __all__ = ["OutputError", "MARKER", "check_output", "atomic_write_bytes", "atomic_write_text",
-           "staged_folder", "folder_owned_by_eiegen"]
+           "staged_folder", "check_folder_output", "folder_owned_by_eiegen"]
 
 MARKER = ".eiegen-output.json"
 
@@ -64,7 +64,7 @@ def check_output(out, inputs=(), *, folder: bool = False, what: str = "output") 
             raise OutputError(f"{what} folder {out_p} contains the input {src}; "
                               f"choose a new folder for the {what}")
         if not folder and _is_within(o, s) and s.is_dir():
-            raise OutputError(f"{what} {out_p} lies inside the input folder {src}; "
+            raise OutputError(f"{what} {out_p} lies inside {src}, which this command reads or writes; "
                               f"choose a path outside it")
     if folder and _is_within(_resolved(os.getcwd()), o):
         raise OutputError(f"{what} folder {out_p} is (or contains) the current directory; "
@@ -162,26 +162,37 @@ def folder_owned_by_eiegen(folder, kind: str | None = None, legacy=None) -> tupl
     return True, ""
 
 
+def check_folder_output(out, kind: str, inputs=(), *, legacy=None) -> Path:
+    """Everything :func:`staged_folder` refuses, checked up front (call it before long
+    work so a bad ``-o`` fails in a second, not after the work)."""
+    out = check_output(out, inputs, folder=True)
+    ok, why = folder_owned_by_eiegen(out, kind, legacy)
+    if not ok:
+        raise OutputError(f"{why}; refusing to replace it: choose a new or empty output folder")
+    return out
+
+
 @contextlib.contextmanager
-def staged_folder(out, kind: str, inputs=(), *, legacy=None):
+def staged_folder(out, kind: str, inputs=(), *, legacy=None, marker: bool = True):
     """Fill a temporary sibling of ``out`` and swap it into place on success.
 
     Yields the temporary folder. On normal exit a marker listing every file is added and
     the folder replaces ``out`` (the old one is moved aside first and deleted only after
     the new one is in place). On an exception the temporary folder is removed and ``out``
-    is left as it was. Raises :class:`OutputError` before anything is written when ``out``
+    is left as it was. ``legacy`` recognises outputs by a listing of their own (see
+    :func:`folder_owned_by_eiegen`); with ``marker=False`` that listing is the only one.
+    Raises :class:`OutputError` before anything is written when ``out``
     may not be replaced (see the module docstring)."""
-    out = check_output(out, inputs, folder=True)
-    ok, why = folder_owned_by_eiegen(out, kind, legacy)
-    if not ok:
-        raise OutputError(f"{why}; refusing to replace it: choose a new or empty output folder")
+    out = check_folder_output(out, kind, inputs, legacy=legacy)
     parent = _resolved(out).parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
     try:
         yield tmp
-        files = _listing(tmp)
-        (tmp / MARKER).write_text(json.dumps({"kind": kind, "files": files}, indent=1) + "\n")
+        if marker:  # outputs with a manifest of their own (programs) pass marker=False
+            files = _listing(tmp)
+            (tmp / MARKER).write_text(json.dumps({"kind": kind, "files": files}, indent=1)
+                                      + "\n")
         with _signals_deferred():
             old = None
             if out.exists():

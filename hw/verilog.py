@@ -15,6 +15,8 @@ from pathlib import Path
 
 from amaranth.back import verilog as amaranth_verilog
 
+from eiegen.safeio import atomic_write_text
+
 from .memory import SramMemories
 from .sram import SRAM_MODULE, behavioural_model
 from .top import EIE
@@ -143,18 +145,16 @@ def write_design(folder, cfg, program=None, name: str = "eie", *, memories: str 
     if init_dir is None:
         init_dir = str(init_path.resolve())
     design = generate_design(cfg, program, name, memories=memories, init_dir=init_dir)
-    logic = folder / (filename or f"{name}.v")
-    logic.write_text(design.logic)
+    # each file through a temporary sibling and a rename: never a truncated Verilog file
+    logic = atomic_write_text(folder / (filename or f"{name}.v"), design.logic)
     model = None
     if design.model:
-        model = folder / f"{SRAM_MODULE}.v"
-        model.write_text(design.model)
+        model = atomic_write_text(folder / f"{SRAM_MODULE}.v", design.model)
     inits = []
     if design.init_files:
         init_path.mkdir(exist_ok=True)
         for fname, text in sorted(design.init_files.items()):
-            (init_path / fname).write_text(text)
-            inits.append(init_path / fname)
+            inits.append(atomic_write_text(init_path / fname, text))
     return {"logic": logic, "model": model, "init": inits, "design": design}
 
 

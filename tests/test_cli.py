@@ -123,7 +123,7 @@ def test_user_errors(capsys, tmp_path):
 def test_refuses_to_overwrite_a_foreign_folder(capsys, tmp_path):
     (tmp_path / "notes.txt").write_text("keep me")
     rc, _, err = run(capsys, "compile", "--example", "-o", tmp_path)
-    assert rc == 2 and "not an eiegen program" in err
+    assert rc == 2 and "did not create" in err
     assert tree(tmp_path) == ["notes.txt"]
 
 
@@ -149,3 +149,95 @@ def test_subprocess(tmp_path):
                         "-o", str(tmp_path / "refused")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "act_depth" in r.stderr
     assert not (tmp_path / "refused").exists()
+
+
+# --- never lose the user's data (issue 19, items 1-4) ----------------------------------
+
+def _user_files(folder: Path) -> dict:
+    (folder / "src").mkdir(parents=True, exist_ok=True)
+    files = {folder / "notes.txt": "keep", folder / "src" / "a.py": "print()"}
+    for p, text in files.items():
+        p.write_text(text)
+    return files
+
+
+def _untouched(files: dict) -> bool:
+    return all(p.exists() and p.read_text() == text for p, text in files.items())
+
+
+@pytest.mark.parametrize("argv", [
+    ["build", "--board", "icebreaker", "--no-tools", "-o", "."],
+    ["compile", "--example", "-o", "."],
+    ["demo", "--no-train", "-o", "."],
+])
+def test_writers_refuse_the_current_directory(capsys, tmp_path, monkeypatch, argv):
+    files = _user_files(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(capsys, *argv)
+    assert rc == 2 and "current directory" in err and len(err.strip().splitlines()) == 1
+    assert _untouched(files) and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "src"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["build", "--board", "icebreaker", "--no-tools", "-o"],
+    ["compile", "--example", "-o"],
+])
+def test_writers_refuse_a_folder_they_did_not_write(capsys, tmp_path, argv):
+    out_dir = tmp_path / "x"
+    files = _user_files(out_dir)
+    rc, _, err = run(capsys, *argv, out_dir)
+    assert rc == 2 and "did not create" in err
+    assert _untouched(files)
+
+
+def test_build_replaces_its_own_output_but_not_a_program_or_added_files(capsys, tmp_path):
+    prog = tmp_path / "prog"
+    assert run(capsys, "compile", "--example", "--pe", "4", "-o", prog)[0] == 0
+    before = {p: p.read_bytes() for p in prog.rglob("*") if p.is_file()}
+    rc, _, err = run(capsys, "build", "--board", "icebreaker", "--no-tools", "--program", prog,
+                     "-o", prog)
+    assert rc == 2 and "also an input" in err
+    assert {p: p.read_bytes() for p in prog.rglob("*") if p.is_file()} == before
+    out_dir = tmp_path / "b"
+    for _ in range(2):  # a build folder eiegen wrote is replaced
+        assert run(capsys, "build", "--board", "icebreaker", "--no-tools", "-o", out_dir)[0] == 0
+    (out_dir / "thesis.tex").write_text("mine")
+    rc, _, err = run(capsys, "build", "--board", "icebreaker", "--no-tools", "-o", out_dir)
+    assert rc == 2 and "thesis.tex" in err and (out_dir / "thesis.tex").read_text() == "mine"
+
+
+def test_compile_refuses_a_program_folder_holding_the_model(capsys, tmp_path, monkeypatch):
+    prog = tmp_path / "prog"
+    assert run(capsys, "compile", "--example", "-o", prog)[0] == 0
+    model = prog / "model.npz"
+    example_network().save(model)
+    data = model.read_bytes()
+    rc, _, err = run(capsys, "compile", model, "-o", prog)
+    assert rc == 2 and "model.npz" in err and model.read_bytes() == data
+    monkeypatch.chdir(prog)
+    rc, _, err = run(capsys, "compile", "model.npz", "-o", ".")
+    assert rc == 2 and model.read_bytes() == data and (prog / "manifest.json").exists()
+
+
+def test_compile_replaces_a_program_it_wrote(capsys, tmp_path):
+    prog = tmp_path / "prog"
+    assert run(capsys, "compile", "--example", "-o", prog)[0] == 0
+    assert run(capsys, "compile", "--example", "--pe", "4", "-o", prog)[0] == 0
+    assert Program.load(prog).cfg.n_pe == 4
+
+
+def test_compress_refuses_to_overwrite_its_input(capsys, tmp_path):
+    model = tmp_path / "m.npz"
+    example_network().save(model)
+    data = model.read_bytes()
+    for extra in (["-o", model], ["-o", tmp_path / "out.npz", "--json", model]):
+        rc, _, err = run(capsys, "compress", model, "--sparsity", "0.5", *extra)
+        assert rc == 2 and "also an input" in err and model.read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+@pytest.mark.parametrize("clock", ["nan", "inf", "0", "-1", "1e12"])
+def test_build_refuses_impossible_clocks(capsys, tmp_path, clock):
+    rc, _, err = run(capsys, "build", "--board", "icebreaker", "--no-tools", "--clock", clock,
+                     "-o", tmp_path / "b")
+    assert rc == 2 and "--clock" in err and not (tmp_path / "b").exists()

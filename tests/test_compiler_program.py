@@ -184,7 +184,7 @@ def test_refuses_to_overwrite_a_folder_that_is_not_a_program(tmp_path):
     target = tmp_path / "precious"
     target.mkdir()
     (target / "thesis.tex").write_text("do not delete")
-    with pytest.raises(ProgramError, match="non-empty folder that is not an eiegen program"):
+    with pytest.raises(ProgramError, match="did not create"):
         prog.save(target)
     assert all_files(target) == {"thesis.tex": b"do not delete"}
     afile = tmp_path / "file"
@@ -200,10 +200,13 @@ def test_replaces_an_existing_program_and_accepts_an_empty_folder(tmp_path):
     target = tmp_path / "prog"
     target.mkdir()
     prog.save(target)
-    (target / "stale.txt").write_text("left from before")
+    (target / "notes.txt").write_text("the user's")
     _, other = make_program(seed=4)
+    with pytest.raises(ProgramError, match="notes.txt"):  # never deletes what it did not write
+        other.save(target)
+    assert (target / "notes.txt").read_text() == "the user's"
+    (target / "notes.txt").unlink()
     other.save(target)
-    assert not (target / "stale.txt").exists()
     assert np.array_equal(Program.load(target).images["codebook"], other.images["codebook"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prog"]  # no temporary folders
 

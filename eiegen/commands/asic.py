@@ -80,7 +80,11 @@ def run(args) -> int:
     from eiegen.asic.synth import SynthReport, format_synth, synthesize
     from eiegen.cli import CliError
     from eiegen.hw.verilog import write_design
+    from eiegen.safeio import atomic_write_text, check_output
 
+    if args.json:
+        check_output(args.json, [args.program, args.config, args.synth_json, args.netlist],
+                     what="--json")
     if args.eie:
         cfg = ArchConfig.eie()
     elif args.program and not (args.config or args.n_pe or args.queue_depth):
@@ -121,8 +125,8 @@ def run(args) -> int:
         print(format_eie_comparison(cmp))
         out["eie_comparison"] = cmp
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2, sort_keys=True, default=_plain) + "\n")
+        atomic_write_text(args.json,
+                          json.dumps(out, indent=2, sort_keys=True, default=_plain) + "\n")
         print(f"wrote {args.json}")
     return 0
 

@@ -50,7 +50,8 @@ def run(args) -> int:
         result = build_board(args.board, cfg, program, out_dir=out, clock=args.clock,
                              baud=args.baud, seed=args.seed,
                              run_tools=False if args.no_tools else None,
-                             log=lambda msg: print(msg, file=sys.stderr))
+                             log=lambda msg: print(msg, file=sys.stderr),
+                             inputs=[args.program, args.config])
     except (FitError, BuildError, ValueError) as e:
         raise CliError(str(e)) from None
     print((out / "report.txt").read_text(), end="")

@@ -60,10 +60,15 @@ def run(args) -> int:
     from eiegen.compiler.compile import compile_network, default_calibration
     from eiegen.compiler.examples import example_network
     from eiegen.compiler.model_import import import_model
+    from eiegen.compiler.program import Program
     from eiegen.compiler.stats import format_stats, program_stats
-    from eiegen.safeio import atomic_write_text
+    from eiegen.safeio import atomic_write_text, check_output
     from eiegen.sim.fidelity import measure_fidelity
 
+    inputs = [args.model, args.calibration, args.config]
+    Program.check_save_path(args.output, inputs)  # before the work, not after it
+    if args.json:
+        check_output(args.json, inputs + [args.output], what="--json")
     cfg = config_from_args(args)
     net = example_network() if args.example else import_model(args.model)
     print_notes("compile", net)
@@ -84,7 +89,7 @@ def run(args) -> int:
     else:
         calibration_source = f"{args.calibration} ({len(calibration)} inputs)"
     program = compile_network(net, cfg, calibration=calibration, balance=args.balance)
-    program.save(args.output)
+    program.save(args.output, inputs)
     stats = program_stats(program)
     fidelity = measure_fidelity(program, calibration, net, sqnr_warn_db=args.sqnr_warn,
                                 calibration=calibration_source)

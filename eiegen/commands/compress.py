@@ -118,10 +118,16 @@ def run(args) -> int:
     from eiegen.compiler.finetune import NumpyTrainer, accuracy
     from eiegen.compiler.model_import import import_model
     from eiegen.compiler.network import NetworkError
+    from eiegen.safeio import atomic_write_text, check_output
 
     # Everything is checked and computed before the first file is written.
     _check_output(args.output, ".npz")
     _check_output(args.json, None)
+    inputs = [args.model, args.data]
+    if args.output:
+        check_output(args.output, inputs)
+    if args.json:
+        check_output(args.json, inputs + [args.output], what="--json")
     try:
         if args.example:
             net, report = compress_digits(log=print)
@@ -157,6 +163,6 @@ def run(args) -> int:
         save_network(net, args.output)
         print(f"\nwrote {args.output}")
     if args.json:
-        args.json.write_text(report.to_json())
+        atomic_write_text(args.json, report.to_json())
         print(f"wrote {args.json}")
     return 0

@@ -36,6 +36,8 @@ def run(args) -> int:
     from eiegen.progress import ProgressBar
 
     ArchConfig(n_pe=args.n_pe, queue_depth=args.queue_depth)  # validate before any work
+    from eiegen.safeio import check_folder_output
+    check_folder_output(args.output, "demo")
     rep = run_demo(args.output, n_pe=args.n_pe, queue_depth=args.queue_depth,
                    balance=args.balance, train=args.train, trainer=args.trainer,
                    clock_mhz=args.clock_mhz, limit=args.limit,

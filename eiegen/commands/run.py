@@ -42,6 +42,10 @@ def run(args) -> int:
     from eiegen.compiler.program import Program
     from eiegen.hw.protocol import ProtocolError
 
+    from eiegen.safeio import atomic_write_text, check_output
+
+    if args.output:
+        check_output(args.output, [args.program, args.inputs])
     program = Program.load(args.program)
     x = load_inputs(args.inputs, program, args.limit)
     try:
@@ -52,7 +56,7 @@ def run(args) -> int:
         raise CliError(str(e)) from None
     rep = result.to_dict()
     if args.output:
-        args.output.write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
+        atomic_write_text(args.output, json.dumps(rep, indent=1, sort_keys=True) + "\n")
     n = len(x)
     print(f"board: {result.info['n_pe']} PEs, config {result.info['digest']}")
     print(f"inputs: {n}, outputs equal to the golden model: "

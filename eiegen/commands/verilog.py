@@ -38,6 +38,9 @@ def run(args) -> int:
     from eiegen.compiler.program import Program
     from eiegen.hw.verilog import generate, lint, write_design
 
+    from eiegen.safeio import atomic_write_text, check_output
+
+    check_output(args.output, [args.program, args.config])
     program = Program.load(args.program) if args.program else None
     chosen = args.config or args.n_pe is not None or args.queue_depth is not None
     cfg = config_from_args(args) if chosen or program is None else program.cfg
@@ -55,8 +58,7 @@ def run(args) -> int:
               + (f" in {written['init'][0].parent}" if written["init"] else ""))
     else:
         text = generate(cfg, program, name=args.name)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
+        atomic_write_text(args.output, text)
     print(f"wrote {args.output}: {len(text.splitlines())} lines, {len(text)} bytes, "
           f"{cfg.n_pe} PEs")
     if args.lint:
