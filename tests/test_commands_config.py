@@ -59,3 +59,14 @@ def test_docs_show_the_printed_icebreaker_config(capsys):
     block = doc.split("eiegen config --board icebreaker > cfg.json\n```\n```json\n")[1]
     _, out, _ = run(capsys, "config", "--board", "icebreaker")
     assert json.loads(block.split("```")[0]) == json.loads(out)
+
+
+def test_config_file_normalised_and_exclusive_with_board(capsys, tmp_path):
+    (tmp_path / "part.json").write_text('{"n_pe": 8}')
+    rc, out, _ = run(capsys, "config", "--config", str(tmp_path / "part.json"),
+                     "--queue-depth", "4")
+    assert rc == 0 and ArchConfig.from_dict(json.loads(out)) == ArchConfig(n_pe=8,
+                                                                            queue_depth=4)
+    rc, _, err = run(capsys, "config", "--board", "ulx3s", "--config",
+                     str(tmp_path / "part.json"))
+    assert rc == 2 and err == "eiegen config: error: give --board or --config, not both\n"

@@ -22,8 +22,10 @@ def add_config_args(p) -> None:
     p.add_argument("--queue-depth", type=int, help="activation queue depth (overrides the config)")
 
 
-def config_from_args(args) -> ArchConfig:
-    cfg = ArchConfig.load(args.config) if args.config else ArchConfig()
+def config_from_args(args, default: ArchConfig | None = None) -> ArchConfig:
+    """The --config file's config (else ``default``, else the built-in one) with the
+    per-field overrides."""
+    cfg = ArchConfig.load(args.config) if args.config else (default or ArchConfig())
     changes = {k: v for k, v in (("n_pe", args.n_pe), ("queue_depth", args.queue_depth))
                if v is not None}
     return cfg.replace(**changes) if changes else cfg

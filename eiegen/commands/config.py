@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .compile import add_config_args, config_from_args
+
 
 def register(sub) -> None:
     from eiegen.boards.catalog import board_names
@@ -14,22 +16,22 @@ def register(sub) -> None:
                     "from it: eiegen config --board icebreaker > cfg.json.")
     p.add_argument("--board", choices=board_names(),
                    help="the board's default config (default: the built-in default)")
-    p.add_argument("--pe", type=int, dest="n_pe", help="number of PEs (overrides)")
-    p.add_argument("--queue-depth", type=int, help="activation queue depth (overrides)")
+    add_config_args(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     import sys
 
-    from eiegen.arch import ArchConfig
     from eiegen.boards.catalog import get_board
+    from eiegen.cli import CliError
 
-    cfg = get_board(args.board).default_config() if args.board else ArchConfig()
-    changes = {k: v for k, v in (("n_pe", args.n_pe), ("queue_depth", args.queue_depth))
-               if v is not None}
-    if changes:
-        cfg = cfg.replace(**changes)  # validated: a bad value is a one-line ConfigError
+    if args.board and args.config:
+        raise CliError("give --board or --config, not both")
+    # validated on the way: a bad value is a one-line ConfigError
+    cfg = config_from_args(args, get_board(args.board).default_config() if args.board
+                           else None)
+    changes = [k for k in ("n_pe", "queue_depth") if getattr(args, k) is not None]
     if args.board and changes:
         # a board config is sized to the device: a change may no longer fit it
         print(f"eiegen config: note: changed {', '.join(changes)}; `eiegen build --board "
