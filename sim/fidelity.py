@@ -26,7 +26,8 @@ from eiegen.fixedpoint import round_shift, signed_range
 from .golden import layer_matrix, run_golden
 
 __all__ = ["SQNR_WARN_DB", "LayerFidelity", "Fidelity", "measure_fidelity",
-           "input_saturation", "program_network", "predictions", "classification"]
+           "input_saturation", "input_warning", "program_network", "predictions",
+           "classification"]
 
 SQNR_WARN_DB = 40.0  # default warning threshold; `--sqnr-warn` changes it
 
@@ -113,6 +114,16 @@ def input_saturation(program, x) -> tuple[int, int]:
     scaled = np.rint(x * np.ldexp(1.0, program.input_frac))
     clipped = (scaled < lo) | (scaled > hi)
     return int(clipped.sum()), int(clipped.any(axis=1).sum())
+
+
+def input_warning(program, values: int, vectors: int, n: int, calibration=None) -> str:
+    """The one-line warning about ``values`` clipped input values in ``vectors`` of ``n``
+    inputs (:func:`input_saturation`), naming what would help."""
+    top = signed_range(program.cfg.act_bits)[1] * 2.0 ** -program.input_frac
+    origin = f"the {calibration} calibration" if calibration else "the calibration"
+    return (f"input: {vectors} of {n} inputs ({values} values) clip at the input format "
+            f"(|x| <= {top:.4g}, set by {origin}): compile with a --calibration set that "
+            f"covers them, or raise act_bits")
 
 
 def program_network(program):
@@ -209,11 +220,10 @@ def _warnings(program, layers, in_values, in_vectors, n, sqnr_warn_db, calibrati
     cfg = program.cfg
     out = []
     if in_values:
-        top = signed_range(cfg.act_bits)[1] * 2.0 ** -program.input_frac
-        origin = f"the {calibration} calibration" if calibration else "the calibration"
-        out.append(f"input: {in_vectors} of {n} inputs ({in_values} values) clip at the input "
-                   f"format (|x| <= {top:.4g}, set by {origin}): compile with a --calibration "
-                   f"set that covers them, or raise act_bits")
+        out.append(input_warning(program, in_values, in_vectors, n, calibration))
+    # Errors travel downstream: a layer whose SQNR is no more than 6 dB below that of the
+    # first troubled layer before it is pointed there rather than given a hint of its own.
+    source = ("the clipped inputs", -math.inf) if in_values else None
     for la in layers:
         if la.acc_saturations:
             out.append(f"layer {la.name}: the accumulator saturated {la.acc_saturations} "
@@ -227,24 +237,33 @@ def _warnings(program, layers, in_values, in_vectors, n, sqnr_warn_db, calibrati
             out.append(f"layer {la.name}: a non-zero codebook entry rounds to 0 (the "
                        f"codebook keeps {la.weight_bits_max} of {la.weight_bits_avail} "
                        f"magnitude bits): {_weight_hint(la)}")
-        if la.sqnr_db is not None and la.sqnr_db < sqnr_warn_db:
+        low = la.sqnr_db is not None and la.sqnr_db < sqnr_warn_db
+        if low:
+            if la.acc_saturations or la.output_saturations:
+                hint = "the saturations above dominate"
+            elif source is not None and la.sqnr_db >= source[1] - 6.0:
+                hint = f"carried from {source[0]} (see above)"
+            else:
+                hint = _sqnr_hint(la, sqnr_warn_db)
             out.append(f"layer {la.name}: SQNR {la.sqnr_db:.1f} dB is below "
                        f"{sqnr_warn_db:g} dB (max error {_pct(la.max_error_pct)} of the output "
-                       f"range): {_sqnr_hint(cfg, la)}")
+                       f"range): {hint}")
+        if source is None and (low or la.acc_saturations or la.output_saturations):
+            source = (f"layer {la.name}", la.sqnr_db if la.sqnr_db is not None else -math.inf)
     return out
 
 
-def _sqnr_hint(cfg, la: LayerFidelity) -> str:
-    """Which width would most likely help, from where the error comes from."""
-    if la.output_saturations:
-        return "the clipped outputs dominate (see above)"
-    if la.weight_bits_max < la.weight_bits_avail - 1:
+def _sqnr_hint(la: LayerFidelity, sqnr_warn_db: float) -> str:
+    """Which width would most likely help a layer's own (not inherited) error."""
+    # Rounding a codebook whose largest entry keeps b magnitude bits costs about 6 dB per
+    # bit; below the threshold plus a margin the weights are the likely limit.
+    if 6.02 * la.weight_bits_max < sqnr_warn_db + 10.0:
         return (f"the codebook keeps {la.weight_bits_max} of {la.weight_bits_avail} weight "
                 f"magnitude bits: {_weight_hint(la)}")
     if la.max_abs_error <= 2.0 ** -la.frac_out:
         return (f"the error is the output rounding (1 LSB = {2.0 ** -la.frac_out:.3g}): "
                 f"raise act_bits")
-    return "raise weight_bits or act_bits"
+    return "raise act_bits or weight_bits"
 
 
 def _weight_hint(la: LayerFidelity) -> str:

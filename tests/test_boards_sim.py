@@ -2,6 +2,7 @@
 UART bridge -> accelerator -> UART bridge -> driver, on random small networks; plus the
 link's timeout and garbled-response errors (no hardware, no simulator needed for those)."""
 
+import json
 import time
 
 import numpy as np
@@ -70,13 +71,18 @@ def test_simulated_icebreaker_end_to_end(tmp_path, capsys):
             assert all(sum(c.busy) > 0 for c in result.counters)
             assert result.info["n_pe"] == cfg.n_pe
         program.save(tmp_path / "prog")
-        np.save(tmp_path / "x.npy", x)
+        xf = x * 2.0 ** -program.input_frac
+        xf[0, 1] = 1e3  # floats; one clips at the input format, and `run` says so
+        np.save(tmp_path / "x.npy", xf)
         rc = main(["run", str(tmp_path / "prog"), "--port", sim.url, "--inputs",
                    str(tmp_path / "x.npy"), "--clock", "1e6", "--timeout", "30",
                    "-o", str(tmp_path / "run.json")])
-        out = capsys.readouterr().out
+        out, err = capsys.readouterr()
         assert rc == 0, out
         assert "outputs equal to the golden model: yes" in out
+        assert "eiegen run: warning: input: 1 of 2 inputs (1 values) clip" in err
+        rep = json.loads((tmp_path / "run.json").read_text())
+        assert rep["input_saturation"] == {"values": 1, "inputs": 1}
 
 
 @pytest.mark.verilator

@@ -55,3 +55,61 @@ def test_simulate_rejects_bad_inputs(saved_case, capsys):
     assert "shape" in capsys.readouterr().err
     np.save(tmp / "big.npy", np.full((1, case.program.n_in), 1 << 20))
     assert main(["simulate", str(tmp / "prog"), "--inputs", str(tmp / "big.npy")]) != 0
+
+
+@pytest.mark.verilator
+def test_simulate_labels_outputs_timing_and_fidelity(saved_case, capsys):
+    from eiegen.sim.fidelity import input_saturation, measure_fidelity, program_network
+    from eiegen.sim.golden import run_golden
+
+    case, tmp = saved_case
+    program = case.program
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-0.5, 0.5, size=(3, program.n_in))
+    x[1, 2] = 50.0  # clips at the input format
+    y = np.array([0, 3, 1])
+    np.savez(tmp / "data.npz", x=x, y=y)
+    net = program_network(program)
+    net.save(tmp / "net.npz")
+    out = tmp / "rep"
+    assert main(["simulate", str(tmp / "prog"), "--inputs", str(tmp / "data.npz"),
+                 "--model", str(tmp / "net.npz"), "--board", "icebreaker", "-o", str(out)]) == 0
+    text, err = capsys.readouterr()
+    rep = json.loads((out / "report.json").read_text())
+    golden = run_golden(program, program.quantize_input(x))[-1]
+    outputs = np.load(out / "outputs.npy")
+    assert np.array_equal(outputs, program.dequantize_output(golden))  # RTL == golden
+    assert np.array_equal(np.load(out / "outputs_int.npy"), program.to_network_order(golden))
+    fid = measure_fidelity(program, x, net)
+    assert rep["fidelity"] == json.loads(json.dumps(fid.to_dict()))
+    assert rep["fidelity"]["reference"] == "network"
+    assert rep["input_saturation"] == dict(zip(("values", "inputs"),
+                                               input_saturation(program, x))) \
+        == {"values": 1, "inputs": 1}
+    assert rep["warnings"] == list(fid.warnings) and rep["warnings"][0].startswith("input: 1 of 3")
+    assert f"eiegen simulate: warning: {rep['warnings'][0]}" in err
+    pred = np.argmax(outputs, axis=1)
+    fpred = np.argmax(fid.float_outputs, axis=1)
+    acc = rep["accuracy"]
+    assert acc["rtl_accuracy"] == pytest.approx(100 * np.mean(pred == y))
+    assert acc["float_accuracy"] == pytest.approx(100 * np.mean(fpred == y))
+    assert acc["rtl_float_agreement"] == pytest.approx(100 * np.mean(pred == fpred))
+    cycles = np.array(rep["cycles"]["per_input"])
+    assert len(cycles) == 3 and rep["timing"]["clock_mhz"] == 30.0  # the board's clock
+    assert rep["timing"]["latency_us"]["max"] == pytest.approx(cycles.max() / 30.0)
+    assert rep["timing"]["inferences_per_second"] == pytest.approx(30e6 / cycles.mean())
+    assert "accuracy: RTL" in text and "fidelity against the float network" in text
+
+
+def test_simulate_rejects_bad_labels(saved_case, capsys):
+    case, tmp = saved_case
+    n_in = case.program.n_in
+    np.save(tmp / "xf.npy", np.zeros((4, n_in)))
+    np.save(tmp / "y3.npy", np.zeros(3, dtype=np.int64))
+    assert main(["simulate", str(tmp / "prog"), "--inputs", str(tmp / "xf.npy"),
+                 "--labels", str(tmp / "y3.npy"), "-o", str(tmp / "rep")]) == 2
+    assert "labels must be 4 integers" in capsys.readouterr().err
+    np.savez(tmp / "odd.npz", inputs=np.zeros((4, n_in)))
+    assert main(["simulate", str(tmp / "prog"), "--inputs", str(tmp / "odd.npz")]) == 2
+    assert "needs x (and y) or x_test (and y_test)" in capsys.readouterr().err
+    assert not (tmp / "rep").exists()

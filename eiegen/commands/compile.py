@@ -81,16 +81,17 @@ def run(args) -> int:
         except (OSError, ValueError) as e:
             raise CliError(f"cannot read calibration inputs {args.calibration}: {e}") from None
     if calibration is None:
-        # The formats are chosen from this range, so say which one it is (issue 18).
         calibration = default_calibration(net.n_in)
         calibration_source = DEFAULT_CALIBRATION
+    else:
+        calibration_source = f"{args.calibration} ({len(calibration)} inputs)"
+    program = compile_network(net, cfg, calibration=calibration, balance=args.balance)
+    if calibration_source == DEFAULT_CALIBRATION:
+        # The formats are chosen from this range, so say which one it is (issue 18).
         print(f"eiegen compile: warning: no --calibration given: assuming inputs uniform in "
               f"[-1, 1] ({len(calibration)} samples); this range sets every fixed-point "
               f"format, so larger inputs will clip: pass --calibration with representative "
               f"inputs", file=sys.stderr)
-    else:
-        calibration_source = f"{args.calibration} ({len(calibration)} inputs)"
-    program = compile_network(net, cfg, calibration=calibration, balance=args.balance)
     program.save(args.output, inputs)
     stats = program_stats(program)
     fidelity = measure_fidelity(program, calibration, net, sqnr_warn_db=args.sqnr_warn,

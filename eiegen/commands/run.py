@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from eiegen.options import number
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -20,11 +22,15 @@ def register(sub) -> None:
     p.add_argument("--inputs", type=Path,
                    help=".npy of inputs (batch, n_in): floats are quantized, integers used as "
                         "they are (default: 8 random inputs in [-1, 1], seed 0)")
-    p.add_argument("--limit", type=int, help="run only the first N inputs")
-    p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
-    p.add_argument("--clock", type=float, default=30e6,
+    p.add_argument("--limit", type=number(int, 1), help="run only the first N inputs")
+    # the same baud range as `eiegen build` (boards/build.py check_clock_baud); the clock
+    # only scales the compute allowance of every read, so a board clock from 1 MHz to 1 GHz
+    p.add_argument("--baud", type=number(int, 300, 12_000_000), default=115200,
+                   help="UART baud rate (default 115200)")
+    p.add_argument("--clock", type=number(float, 1e6, 1e9, what="Hz"), default=30e6,
                    help="the design clock in Hz, for timeouts (default 30e6)")
-    p.add_argument("--timeout", type=float, default=2.0,
+    p.add_argument("--timeout", type=number(float, 0, 3600, lo_open=True, what="seconds"),
+                   default=2.0,
                    help="seconds allowed per response on top of transfer time (default 2)")
     p.add_argument("--no-load", action="store_true",
                    help="do not load the program (the bitstream holds it; not on iCEBreaker, "
@@ -38,7 +44,7 @@ def run(args) -> int:
     from eiegen.boards.host import run_board
     from eiegen.boards.serial_link import BoardLinkError
     from eiegen.cli import CliError
-    from eiegen.commands.simulate import load_inputs
+    from eiegen.commands.simulate import read_inputs
     from eiegen.compiler.program import Program
     from eiegen.hw.protocol import ProtocolError
 
@@ -47,7 +53,16 @@ def run(args) -> int:
     if args.output:
         check_output(args.output, [args.program, args.inputs])
     program = Program.load(args.program)
-    x = load_inputs(args.inputs, program, args.limit)
+    inputs = read_inputs(args.inputs, program, args.limit)
+    x = inputs.x_int
+    clipped = (0, 0)
+    if inputs.x_float is not None:
+        from eiegen.sim.fidelity import input_saturation, input_warning
+
+        clipped = input_saturation(program, inputs.x_float)
+        if clipped[0]:
+            print(f"eiegen run: warning: {input_warning(program, *clipped, len(x))}",
+                  file=sys.stderr)
     try:
         result = run_board(args.port, program, x, load=not args.no_load, baud=args.baud,
                            clock_hz=args.clock, timeout=args.timeout,
@@ -55,6 +70,7 @@ def run(args) -> int:
     except (BoardLinkError, ProtocolError) as e:
         raise CliError(str(e)) from None
     rep = result.to_dict()
+    rep["input_saturation"] = {"values": clipped[0], "inputs": clipped[1]}
     if args.output:
         atomic_write_text(args.output, json.dumps(rep, indent=1, sort_keys=True) + "\n")
     n = len(x)
