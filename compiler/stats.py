@@ -100,8 +100,10 @@ def layer_stats(program, layer: int) -> dict:
         "entries_per_pe": {"min": int(entries.min()), "max": int(entries.max()), "mean": mean},
         "per_pe": {"nnz": nnz.tolist(), "padding": padding.tolist(), "entries": entries.tolist(),
                    "spmat_bytes": (entries * cfg.entry_bits / 8).tolist()},
-        # the static balance: how close the busiest PE is to the average one
-        "static_balance": mean / entries.max() if entries.max() else 1.0,
+        # work balance (static, all inputs non-zero): the mean PE's entries / the busiest
+        # PE's; --balance raises it. Not the compute efficiency (work bound / cycles) of
+        # a simulation, which says how close a schedule gets to the busiest PE's work
+        "work_balance": mean / entries.max() if entries.max() else 1.0,
         "bytes": {"spmat": spmat_bytes, "pointers": ptr_bytes, "codebook": codebook_bytes,
                   "bias": bias_bytes, "total": total},
         "dense_fp32_bytes": lp.n_in * lp.n_out * 4 + lp.n_out * 4,
@@ -137,12 +139,12 @@ def format_stats(stats: dict) -> str:
              f"{cfg['index_bits']}-bit codebook indices, {cfg['rel_bits']}-bit relative indices",
              "",
              f"{'layer':<10}{'shape':>13}{'nnz':>9}{'density':>9}{'padding':>9}"
-             f"{'entries/PE max':>16}{'balance':>9}{'bytes':>11}{'shift':>7}"]
+             f"{'entries/PE max':>16}{'work bal':>9}{'bytes':>11}{'shift':>7}"]
     for s in stats["layers"]:
         shape = f"{s['n_in']}x{s['n_out']}"
         lines.append(f"{s['name'][:10]:<10}{shape:>13}{s['nnz']:>9}{s['density']:>8.1%} "
                      f"{s['padding']:>8}{s['entries_per_pe']['max']:>16}"
-                     f"{s['static_balance']:>8.1%} {s['bytes']['total']:>10.0f}"
+                     f"{s['work_balance']:>8.1%} {s['bytes']['total']:>10.0f}"
                      f"{s['format']['shift']:>7}")
     lines.append("")
     lines.append(f"total storage {stats['total_bytes']:.0f} bytes; dense float32 "

@@ -103,10 +103,13 @@ def _run_demo_in(out: Path, *, n_pe, queue_depth, balance, train, trainer, clock
         "rtl_equals_golden": bool(np.array_equal(rtl, golden)),
         "compression_ratio": creport.total()["ratio"],
         "cycles_per_inference": mean_cycles,
-        "load_balance_efficiency": sim_rep["load_balance_efficiency"],
+        # two figures, explained in sim/report.py: how even the work is, and how close
+        # the cycles get to the busiest PE's work
+        "work_balance": sim_rep["work_balance"],
+        "compute_efficiency": sim_rep["compute_efficiency"],
         # the same ratio over the COMPUTE phases only (without descriptor reads, bias
         # preload and write-back, which cost 1 + 2 * ceil(n_out / N) cycles per layer)
-        "compute_load_balance_efficiency": (
+        "compute_phase_efficiency": (
             sum(layer["work_bound"] for layer in sim_rep["layers"])
             / max(1, sum(layer["compute_cycles"] for layer in sim_rep["layers"]))),
         "cycle_model_exact": sim_rep["cycle_model"]["matches_rtl"],
@@ -132,7 +135,9 @@ def format_summary(s: dict) -> str:
         f"compression ratio                 {s['compression_ratio']:.1f}x",
         f"cycles per inference              {s['cycles_per_inference']:.1f}  (cycle model "
         f"{'exact' if s['cycle_model_exact'] else 'NOT exact'})",
-        f"load-balance efficiency           {s['load_balance_efficiency']:.1%} of all cycles, "
-        f"{s['compute_load_balance_efficiency']:.1%} of compute cycles",
+        f"work balance                      {s['work_balance']:.1%}  (mean PE's work / "
+        f"busiest PE's)",
+        f"compute efficiency                {s['compute_efficiency']:.1%} of all cycles, "
+        f"{s['compute_phase_efficiency']:.1%} of compute cycles  (work bound / cycles)",
         f"inferences per second @ {s['clock_mhz']:g} MHz   {s['inferences_per_second']:,.0f}",
     ])

@@ -25,26 +25,27 @@ def _save(fig, path):
 
 def plot_demo(net, program, sim_rep: dict, out: Path) -> list[Path]:
     """weights.png, sparsity.png, per_pe.png, layers.png in ``out``."""
-    from eiegen.sim.report import plot_report
+    from eiegen.sim.report import layer_label, plot_report
 
     plt = _pyplot()
     out = Path(out)
     paths = []
 
     fig, axes = plt.subplots(1, len(net), figsize=(4 * len(net), 3.2))
-    for ax, layer in zip(np.atleast_1d(axes), net.layers):
+    for k, (ax, layer) in enumerate(zip(np.atleast_1d(axes), net.layers)):
         w = layer.weight[layer.weight != 0]
         ax.hist(w, bins=60, color="tab:blue", alpha=0.7)
         for c in layer.codebook[1:]:
             ax.axvline(c, color="tab:red", lw=0.8)
-        ax.set_title(f"{layer.name}: {len(w)} weights, {len(layer.codebook) - 1} centroids")
+        ax.set_title(f"{layer_label(k, layer.name)}: {len(w)} weights, "
+                     f"{len(layer.codebook) - 1} centroids")
         ax.set_xlabel("weight (red: codebook centroids)")
     _save(fig, out / "weights.png")
     plt.close(fig)
     paths.append(out / "weights.png")
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    names = [layer.name for layer in net.layers]
+    names = [layer_label(k, layer.name) for k, layer in enumerate(net.layers)]
     density = [layer.nnz / layer.weight.size for layer in net.layers]
     ax.bar(names, [100 * d for d in density])
     ax.set_ylabel("weights kept (%)")
@@ -63,7 +64,7 @@ def plot_demo(net, program, sim_rep: dict, out: Path) -> list[Path]:
         ax.bar(idx - 0.2, [layer["cycles"] for layer in layers], 0.4, label="cycles")
     ax.bar(idx + 0.2, [layer["work_bound"] for layer in layers], 0.4,
            label="work bound (busiest PE)")
-    ax.set_xticks(idx, [layer["name"] for layer in layers])
+    ax.set_xticks(idx, [layer_label(k, layer["name"]) for k, layer in enumerate(layers)])
     ax.set_ylabel("cycles (all inputs)")
     ax.set_title("cycles per layer")
     ax.legend(fontsize=8)

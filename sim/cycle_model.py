@@ -100,7 +100,9 @@ class CycleEstimate:
 
     @property
     def efficiency(self) -> float:
-        """Load-balance efficiency of the compute phases: work bound / compute cycles."""
+        """Compute efficiency of the compute phases: work bound / compute cycles (how
+        close the schedule gets to the busiest PE's work; not the work balance, mean PE /
+        busiest PE, which --balance raises while this can fall: sim/report.py)."""
         total = sum(self.compute_cycles)
         return self.work_bound / total if total else 1.0
 

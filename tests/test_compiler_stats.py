@@ -119,7 +119,7 @@ def test_layer_stats_parts_and_totals():
         e = s["entries_per_pe"]
         assert (e["min"], e["max"]) == (min(lp.entries), max(lp.entries))
         assert e["mean"] == sum(lp.entries) / cfg.n_pe
-        assert s["static_balance"] == e["mean"] / e["max"]
+        assert s["work_balance"] == e["mean"] / e["max"]
         b = s["bytes"]
         assert b["spmat"] == s["entries"] * cfg.entry_bits / 8
         assert b["pointers"] == (layer.n_in + 1) * cfg.n_pe * cfg.ptr_bits / 8
@@ -152,7 +152,7 @@ def test_empty_layer_balance_is_one():
     net = random_network(0, [5, 3], density=0.0)
     program = compile_network(net, ArchConfig(n_pe=2))
     s = layer_stats(program, 0)
-    assert s["entries"] == 0 and s["static_balance"] == 1.0
+    assert s["entries"] == 0 and s["work_balance"] == 1.0
 
 
 def test_format_stats():

@@ -8,7 +8,8 @@ import numpy as np
 from eiegen.sim.cycle_model import estimate_batch
 from eiegen.sim.golden import run_golden
 from eiegen.sim.regression import make_case
-from eiegen.sim.report import format_report, plot_report, simulation_report, work_per_layer
+from eiegen.sim.report import (format_report, layer_label, plot_report,
+                               simulation_report, work_per_layer)
 
 
 def counters_of(est):
@@ -33,8 +34,12 @@ def test_report_contents(tmp_path):
     work = work_per_layer(case.program, case.inputs)
     for k, layer in enumerate(rep["layers"]):
         assert layer["work_bound"] == int(work[:, k].max(axis=1).sum())
-        assert 0 <= layer["load_balance_efficiency"] <= 1
-    assert 0 < rep["load_balance_efficiency"] <= 1
+        assert 0 <= layer["compute_efficiency"] <= 1
+        busiest = layer["work_bound"]  # 0 when every input of the layer is zero
+        assert layer["work_balance"] == (work[:, k].mean(axis=1).sum() / busiest if busiest
+                                         else 1.0)
+    assert rep["compute_efficiency"] == rep["work_bound"]["total"] / rep["cycles"]["total"]
+    assert rep["work_balance"] == work.mean(axis=2).sum() / rep["work_bound"]["total"]
     assert rep["totals"]["busy"] == sum(rep["per_pe"]["busy"])
     assert rep["simulated_cycles_per_second"] == rep["cycles"]["total"] / 0.5
     json.dumps(rep)  # serialisable
@@ -62,3 +67,36 @@ def test_report_without_model(tmp_path):
     plot_report(rep, tmp_path / "p.png")
     assert np.isclose(sum(rep["per_pe"]["utilisation"]) * rep["cycles"]["total"],
                       sum(rep["per_pe"]["busy"]))
+
+
+def test_balancing_raises_work_balance_not_compute_efficiency():
+    """The two figures --balance used to share a name: balancing evens out the work (work
+    balance up, cycles down), and the cycles come down less than the work bound does."""
+    from eiegen.arch import ArchConfig
+    from eiegen.compiler.compile import compile_network
+    from eiegen.compiler.examples import random_network
+
+    net = random_network(3, [96, 160, 10], density=0.15)
+    x = np.random.default_rng(3).uniform(0, 1, (12, 96))
+    reps = []
+    for balance in (False, True):
+        program = compile_network(net, ArchConfig(n_pe=16), calibration=x, balance=balance)
+        xi = program.quantize_input(x)
+        model = estimate_batch(program, xi)
+        reps.append(simulation_report(program, xi, run_golden(program, xi)[-1],
+                                      [counters_of(e) for e in model], model=model))
+    plain, balanced = reps
+    assert balanced["cycles"]["total"] < plain["cycles"]["total"]
+    assert balanced["work_balance"] > plain["work_balance"]
+    assert balanced["compute_efficiency"] < plain["compute_efficiency"]
+    text = format_report(balanced)
+    assert "work balance (mean PE / busiest PE)" in text
+    assert "compute efficiency (work bound / cycles)" in text
+
+
+def test_layer_labels_number_layers_as_the_network_does():
+    # an nn.Sequential's indices count the ReLUs: 0/2/4 are layers 0/1/2
+    assert [layer_label(k, n) for k, n in enumerate(["0", "2", "4"])] == [
+        "layer 0", "layer 1", "layer 2"]
+    assert layer_label(1, "fc1") == "layer 1" and layer_label(0, "encoder.0") == \
+        "layer 0 (encoder.0)"
