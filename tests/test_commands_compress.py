@@ -75,3 +75,22 @@ def test_per_layer_option_swallowing_the_model_says_so(model_and_data, capsys):
     err = capsys.readouterr().err
     assert "expected a float or a list (separated by spaces or commas)" in err
     assert "give the model before this option" in err
+
+
+def test_import_notes_printed(tmp_path, capsys):
+    """A final Softmax is dropped on import, and the CLI says so (argmax unchanged)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.random.default_rng(1).normal(size=(3, 8)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "W"], ["z"], name="fc", transB=1),
+         helper.make_node("Softmax", ["z"], ["y"], name="prob", axis=1)], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+        [numpy_helper.from_array(w, "W")])
+    onnx.save(helper.make_model(graph), tmp_path / "m.onnx")
+    assert main(["compress", str(tmp_path / "m.onnx"), "--sparsity", "0.5"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("eiegen compress: note: dropped the final Softmax (node 'prob'): ")
+    assert "argmax (the predicted class) is the same" in err and err.count("\n") == 1
