@@ -64,7 +64,9 @@ class Fidelity:
     """The fidelity report of a program on a set of float inputs."""
 
     n_inputs: int
-    reference: str  # "network" (the float model given) or "program" (its float codebook)
+    # "network" (the float model given), "unshared network" (one given before weight
+    # sharing: the figures then include the sharing's error) or "program" (its codebooks)
+    reference: str
     input_frac: int
     input_saturations: int  # input values clipped by quantization
     inputs_saturated: int  # input vectors with at least one clipped value
@@ -85,8 +87,9 @@ class Fidelity:
                 "warnings": list(self.warnings)}
 
     def table(self) -> str:
-        ref = "the float network" if self.reference == "network" else \
-            "the program's float codebooks"
+        ref = {"network": "the float network",
+               "unshared network": "the float network before weight sharing",
+               "program": "the program's float codebooks"}[self.reference]
         lines = [f"fidelity against {ref} on {self.n_inputs} input(s): "
                  f"{self.inputs_saturated} input(s) clip at the input format "
                  f"(frac_in {self.input_frac})",
@@ -179,7 +182,8 @@ def measure_fidelity(program, x, network=None, *, sqnr_warn_db: float = SQNR_WAR
     """
     cfg = program.cfg
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    reference = "network" if network is not None else "program"
+    reference = "program" if network is None else \
+        "network" if network.quantized else "unshared network"
     net = network if network is not None else program_network(program)
     ref = net.forward(x, all_layers=True)
     x_int = program.quantize_input(x)

@@ -161,3 +161,16 @@ def test_quiet_on_the_digits_mlp_and_the_example():
 def test_single_output_predictions_are_the_logit_sign():
     assert predictions(np.array([[0.5], [-0.1], [0.0]])).tolist() == [1, 0, 0]
     assert predictions(np.array([[0.1, 0.3], [2.0, -1.0]])).tolist() == [1, 0]
+
+
+def test_an_unshared_network_is_named_as_such():
+    # compile_network weight-shares a plain network itself: the reference is then the
+    # network before sharing, and the report says so
+    rng = np.random.default_rng(4)
+    net = random_network(rng, [20, 10, 4], density=0.5)
+    plain = type(net)(tuple(type(la)(weight=la.weight * 1.01, bias=la.bias,
+                                     activation=la.activation, name=la.name) for la in net))
+    x = rng.uniform(-1, 1, size=(16, 20))
+    fid = measure_fidelity(compile_network(plain, ArchConfig(n_pe=2), calibration=x), x, plain)
+    assert fid.reference == "unshared network"
+    assert "before weight sharing" in fid.table()
