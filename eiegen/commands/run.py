@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from eiegen.options import number
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -20,11 +22,15 @@ def register(sub) -> None:
     p.add_argument("--inputs", type=Path,
                    help=".npy of inputs (batch, n_in): floats are quantized, integers used as "
                         "they are (default: 8 random inputs in [-1, 1], seed 0)")
-    p.add_argument("--limit", type=int, help="run only the first N inputs")
-    p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
-    p.add_argument("--clock", type=float, default=30e6,
+    p.add_argument("--limit", type=number(int, 1), help="run only the first N inputs")
+    # the same baud range as `eiegen build` (boards/build.py check_clock_baud); the clock
+    # only scales the compute allowance of every read, so a board clock from 1 MHz to 1 GHz
+    p.add_argument("--baud", type=number(int, 300, 12_000_000), default=115200,
+                   help="UART baud rate (default 115200)")
+    p.add_argument("--clock", type=number(float, 1e6, 1e9, what="Hz"), default=30e6,
                    help="the design clock in Hz, for timeouts (default 30e6)")
-    p.add_argument("--timeout", type=float, default=2.0,
+    p.add_argument("--timeout", type=number(float, 0, 3600, lo_open=True, what="seconds"),
+                   default=2.0,
                    help="seconds allowed per response on top of transfer time (default 2)")
     p.add_argument("--no-load", action="store_true",
                    help="do not load the program (the bitstream holds it; not on iCEBreaker, "
