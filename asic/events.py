@@ -106,22 +106,23 @@ def spmat_fetches(starts, ends, per_word: int, held=None):
     return reads, int(last[-1])
 
 
-def inference_events(program, x_int, *, held=None, cycles: bool = True):
+def inference_events(program, x_int, *, held=None, cycles: bool = True, activations=None):
     """Events of one inference (all layers of a RUN) on integer input ``x_int``.
 
     ``held`` is each PE's sparse-matrix word held from before (``None``: none, as after
     loading the program). Returns ``(list of LayerEvents, held after)``. With ``cycles``
     the layers' cycle counts come from :mod:`eiegen.sim.cycle_model` when it is there.
+    ``activations``: each layer's inputs, if already known (skips the golden model).
     """
     cfg = program.cfg
     n = cfg.n_pe
     held = [None] * n if held is None else list(held)
-    acts = layer_inputs(program, x_int)
+    acts = activations if activations is not None else layer_inputs(program, x_int)
     timing = None
     if cycles:
         try:
             from eiegen.sim.cycle_model import estimate_cycles
-            timing = estimate_cycles(program, x_int).layer_cycles
+            timing = estimate_cycles(program, x_int, activations=acts).layer_cycles
         except ImportError:
             timing = None
     from eiegen.sim.cycle_model import column_issues_cached  # cached on the program
@@ -156,11 +157,21 @@ def inference_events(program, x_int, *, held=None, cycles: bool = True):
     return out, held
 
 
-def batch_events(program, inputs, *, cycles: bool = True) -> list:
+def batch_events(program, inputs, *, cycles: bool = True, activations=None) -> list:
     """:func:`inference_events` for each input in order, the held sparse-matrix word
-    carried from one inference to the next (as on the hardware after one load)."""
+    carried from one inference to the next (as on the hardware after one load). One
+    golden run serves the whole batch; ``activations`` (each layer's inputs for the
+    batch, (batch, n_in) arrays) skips it."""
+    from eiegen.sim.golden import run_golden
+
+    x = np.atleast_2d(np.asarray(inputs, dtype=np.int64))
+    if activations is not None:
+        outs = activations[1:]
+    else:
+        outs = run_golden(program, x)[:-1] if len(x) else []
     held, result = None, []
-    for x in np.atleast_2d(np.asarray(inputs, dtype=np.int64)):
-        events, held = inference_events(program, x, held=held, cycles=cycles)
+    for i in range(len(x)):
+        events, held = inference_events(program, x[i], held=held, cycles=cycles,
+                                        activations=[x[i]] + [o[i] for o in outs])
         result.append(events)
     return result

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-__all__ = ["ArchConfig", "ConfigError"]
+__all__ = ["ArchConfig", "ConfigError", "field_range"]
 
 
 class ConfigError(ValueError):
@@ -195,6 +195,10 @@ class ArchConfig:
             raise ConfigError(f"config file {path} does not exist") from None
         except json.JSONDecodeError as e:
             raise ConfigError(f"config file {path} is not valid JSON: {e}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"config file {path} is not UTF-8 JSON text: {e}") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config file {path} is a folder, not a JSON file") from None
         try:
             return cls.from_dict(data)
         except ConfigError as e:
@@ -204,3 +208,12 @@ class ArchConfig:
         """A short stable hash, used to cache hardware builds per configuration."""
         import hashlib
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+
+def field_range(name: str) -> tuple:
+    """``(minimum, maximum, what it means)`` of the config field ``name``, so that a tool
+    taking field values (a sweep) checks them against the same table as the config."""
+    if name not in _RANGES:
+        raise ConfigError(f"unknown config field {name!r}; known fields: "
+                          f"{', '.join(sorted(_RANGES))}")
+    return _RANGES[name]

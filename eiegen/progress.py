@@ -26,6 +26,8 @@ class ProgressBar:
         Redraw in place; by default when ``stream`` is a terminal.
     steps : int
         Lines per run when not redrawing (default 10: one per 10%).
+    eta : bool
+        Also show the time left at the current rate (long sweeps).
 
     The rate counts from the first call (``done = 0``), so a build or load that comes
     before the first input does not dilute it.
@@ -34,13 +36,14 @@ class ProgressBar:
     width = 30
 
     def __init__(self, what: str = "inputs", *, stream=None, tty: bool | None = None,
-                 steps: int = 10):
+                 steps: int = 10, eta: bool = False):
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
         self.what = what
         self.stream = stream
         self.tty = tty
         self.steps = steps
+        self.eta = eta
         self.start = None
         self.printed = -1  # the last step printed as a line (non-terminal)
 
@@ -51,6 +54,9 @@ class ProgressBar:
             self.start = time.monotonic()
         rate = done / max(1e-9, time.monotonic() - self.start)
         text = f"{done}/{total} {self.what} ({rate:.1f}/s)"
+        if self.eta and 0 < done < total:
+            left = int(round((total - done) / rate))
+            text += f" eta {left // 60}:{left % 60:02d}"
         if tty:
             filled = self.width * done // max(1, total)
             out.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {text}")

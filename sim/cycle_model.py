@@ -51,7 +51,8 @@ from eiegen.hw.lnzd import LeadingNonZeroDetector
 from eiegen.hw.pe import ProcessingElement
 
 __all__ = ["LayerTiming", "CycleEstimate", "layer_timing", "estimate_cycles",
-           "estimate_batch", "column_issues_cached"]
+           "estimate_batch", "column_issues_cached", "BatchCycles", "layer_compute_batch",
+           "batch_cycles"]
 
 _NEVER = -(1 << 40)  # "no such event yet": below every cycle number
 FIRST_ROW = LeadingNonZeroDetector.first_row  # COMPUTE cycle in which row 0 is current
@@ -273,3 +274,133 @@ def estimate_batch(program, inputs, *, queue_depth: int | None = None) -> list:
     return [estimate_cycles(program, x[i], queue_depth=queue_depth,
                             activations=[x[i]] + [o[i] for o in outs])
             for i in range(len(x))]
+
+
+@dataclass
+class BatchCycles:
+    """Cycle counts of a batch of inputs at several queue depths (:func:`batch_cycles`).
+
+    ``cycles[d, b]`` is RUN's answer for input ``b`` at ``queue_depths[d]``;
+    ``compute[d, k, b]`` layer ``k``'s COMPUTE cycles; ``work_bound[k, b]`` layer ``k``'s
+    busiest PE's issue cycles (no queue depth changes it)."""
+
+    queue_depths: tuple
+    cycles: np.ndarray  # (n_depths, batch)
+    layer_cycles: np.ndarray  # (n_depths, n_layers, batch)
+    compute: np.ndarray  # (n_depths, n_layers, batch)
+    work_bound: np.ndarray  # (n_layers, batch)
+
+    def efficiency(self, d: int = 0) -> float:
+        """Load-balance efficiency of the batch's compute phases at depth index ``d``:
+        summed work bound / summed compute cycles (as CycleEstimate.efficiency per input)."""
+        total = int(self.compute[d].sum())
+        return int(self.work_bound.sum()) / total if total else 1.0
+
+
+def layer_compute_batch(issues, acts, n_pe: int, queue_depths):
+    """:func:`layer_timing`'s compute cycles for many inputs and queue depths at once.
+
+    The recurrence over broadcasts is sequential, but independent across inputs and
+    depths, so each step runs on every (input, depth) *lane* at once. Lanes are sorted
+    by their number of non-zero inputs, longest first, so the lanes still running at step
+    ``i`` are always a prefix and a step works on a slice, without masks. Exact: the same
+    recurrence, term by term (tests/test_sim_cycle_model.py checks it against
+    :func:`layer_timing`).
+
+    Returns ``(compute (n_depths, batch), work_bound (batch,))``.
+    """
+    issues = np.asarray(issues, dtype=np.int64)
+    acts = np.atleast_2d(np.asarray(acts))
+    batch, n_in = acts.shape
+    if issues.shape != (n_pe, n_in):
+        raise ValueError(f"issues must have shape ({n_pe}, {n_in}), got {issues.shape}")
+    depths = np.asarray(queue_depths, dtype=np.int64).reshape(-1)
+    if len(depths) == 0 or depths.min() < 1:
+        raise ValueError(f"queue depths must be at least 1, got {list(depths)}")
+    nd = len(depths)
+    rows_in = -(-n_in // n_pe)
+    nonzero = acts != 0
+    m = nonzero.sum(axis=1)
+    work = (nonzero.astype(np.int64) @ issues.T).max(axis=1) if batch else np.zeros(0, np.int64)
+    compute = np.full((nd, batch), rows_in + FIRST_ROW + END, dtype=np.int64)  # m == 0
+    big = int(m.max(initial=0))
+    if big == 0:
+        return compute, work
+    rank = np.argsort(-m, kind="stable")  # inputs, most non-zeros first
+    ms = m[rank]
+    # each input's non-zero columns in increasing order, left-aligned (stable argsort of
+    # "is zero" puts the non-zeros first, in column order)
+    cols = np.argsort(~nonzero[rank], axis=1, kind="stable")[:, :big]
+    valid = np.arange(big)[None, :] < ms[:, None]
+    cols = np.where(valid, cols, 0)
+    row = cols // n_pe
+    gaps = np.empty((batch, big), dtype=np.int64)
+    gaps[:, 0] = row[:, 0]
+    gaps[:, 1:] = np.maximum(row[:, 1:] - row[:, :-1] - 1, 0)
+    last_row = row[np.arange(batch), np.maximum(ms - 1, 0)]
+    # step-major (big, batch, n_pe): step i's slice is contiguous
+    lsel = np.ascontiguousarray(np.where(valid[:, :, None], issues.T[cols], 0).swapaxes(0, 1))
+    gaps_t = np.ascontiguousarray(gaps.T)
+    # lanes input-major: lane = rank * nd + depth index
+    n_lanes = batch * nd
+    lane_depth = np.tile(depths, batch)
+    # lanes still running at step i: the inputs with more than i non-zeros, a prefix
+    inputs_running = (ms[None, :] > np.arange(big)[:, None]).sum(axis=1)
+    h = np.full((n_lanes, n_pe), _NEVER, dtype=np.int64)
+    x = np.full((n_lanes, n_pe), _NEVER, dtype=np.int64)
+    a = np.full((n_lanes, n_pe), _NEVER, dtype=np.int64)
+    b = np.full(n_lanes, FIRST_ROW - 1, dtype=np.int64)
+    qmax = np.zeros((big, n_lanes), dtype=np.int64)
+    lanes = np.arange(n_lanes)
+    maximum, where = np.maximum, np.where
+    for i in range(big):
+        n = int(inputs_running[i])
+        k = n * nd
+        o = b[:k] + 1 + (np.repeat(gaps_t[i, :n], nd) if nd > 1 else gaps_t[i, :n])
+        back = i - lane_depth[:k]
+        full = back >= 0  # the queue may hold `depth` columns: wait for column i - depth
+        lim = where(full, qmax[np.maximum(back, 0), lanes[:k]] + 1, _NEVER)
+        bk = maximum(o, lim)
+        b[:k] = bk
+        q = maximum(h[:k], bk[:, None] + 1)
+        qmax[i, :k] = q.max(axis=1)
+        hk = maximum(q + 1, x[:k])
+        h[:k] = hk
+        p = hk + 1
+        li = np.repeat(lsel[i, :n], nd, axis=0) if nd > 1 else lsel[i, :n]
+        nz = li > 0
+        xk = where(nz, maximum(p, a[:k]), p)
+        x[:k] = xk
+        a[:k] = where(nz, xk + li, a[:k])
+    g_tail = np.repeat(rows_in - 1 - last_row, nd)
+    done = b + g_tail + 1
+    idle_from = maximum(x + 1, a + DRAIN).max(axis=1)
+    lane_compute = maximum(done, idle_from) + END
+    lane_compute = where(np.repeat(ms, nd) == 0, rows_in + FIRST_ROW + END, lane_compute)
+    compute[:, rank] = lane_compute.reshape(batch, nd).T
+    return compute, work
+
+
+def batch_cycles(program, x_int, queue_depths=None, *, activations=None) -> BatchCycles:
+    """RUN's cycle count for every row of ``x_int`` at every queue depth of
+    ``queue_depths`` (default: the config's), with one golden run for the batch and one
+    vectorised recurrence per layer (:func:`layer_compute_batch`). Equal to
+    :func:`estimate_batch`'s ``cycles`` input by input; for sweeps, where the per-input
+    counters are not needed."""
+    cfg = program.cfg
+    depths = tuple(int(d) for d in (queue_depths if queue_depths is not None
+                                    else (cfg.queue_depth,)))
+    x = np.atleast_2d(np.asarray(x_int, dtype=np.int64))
+    if activations is None:
+        from .golden import run_golden
+
+        activations = [x] + list(run_golden(program, x)[:-1])
+    computes, works, layer_cycles = [], [], []
+    for k, (lp, act) in enumerate(zip(program.layers, activations)):
+        c, w = layer_compute_batch(column_issues_cached(program, k), act, cfg.n_pe, depths)
+        computes.append(c)
+        works.append(w)
+        layer_cycles.append(1 + 2 * -(-lp.n_out // cfg.n_pe) + c)
+    compute = np.stack(computes, axis=1)
+    lc = np.stack(layer_cycles, axis=1)
+    return BatchCycles(depths, lc.sum(axis=1), lc, compute, np.stack(works))

@@ -47,3 +47,13 @@ def test_stderr_by_default(capsys):
 def test_bad_steps():
     with pytest.raises(ValueError, match="steps must be at least 1, got 0"):
         ProgressBar(steps=0)
+
+
+def test_eta_shows_the_time_left():
+    out = Terminal()
+    bar = ProgressBar("points", stream=out, eta=True)
+    bar.start = 0.0  # as if started long ago: a finite rate
+    bar(5, 10)
+    assert " eta " in out.getvalue()
+    bar(10, 10)
+    assert out.getvalue().rstrip().endswith("/s)")  # nothing left: no eta

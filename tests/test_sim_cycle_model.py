@@ -182,3 +182,43 @@ def test_eie_size_layer_is_fast():
     seconds = time.perf_counter() - start
     assert t.compute > t.work_bound > 5_000
     assert seconds < 5.0
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_batch_matches_layer_timing_at_every_depth(seed):
+    # the vectorised recurrence (every input and queue depth at once) is the same
+    # recurrence: equal to layer_timing lane by lane, empty inputs and columns included
+    from eiegen.sim.cycle_model import layer_compute_batch
+
+    rng = np.random.default_rng(100 + seed)
+    n_pe = int(rng.choice([1, 2, 3, 4, 7, 16]))
+    n_in = int(rng.integers(1, 60))
+    lengths = rng.integers(0, int(rng.choice([2, 4, 12])), size=(n_pe, n_in))
+    lengths[:, rng.random(n_in) < 0.2] = 0
+    acts = (rng.random((9, n_in)) < rng.uniform(0, 1, size=(9, 1))).astype(int)
+    acts[0] = 0  # an all-zero input
+    depths = sorted(set(rng.integers(1, 17, size=4).tolist()))
+    compute, work = layer_compute_batch(lengths, acts, n_pe, depths)
+    for b, act in enumerate(acts):
+        for d, depth in enumerate(depths):
+            t = layer_timing(lengths, act, n_pe, depth, n_out=5)
+            assert compute[d, b] == t.compute
+            assert work[b] == t.work_bound
+
+
+def test_batch_cycles_equal_estimate_batch():
+    from eiegen.sim.cycle_model import batch_cycles
+
+    cfg = ArchConfig(n_pe=4, entries_per_word=4, rel_bits=3)
+    program, _ = make_program(7, cfg, [40, 30, 20], 0.3)
+    rng = np.random.default_rng(7)
+    x = program.quantize_input(rng.normal(size=(6, 40)))
+    x[rng.random(x.shape) < 0.5] = 0
+    bc = batch_cycles(program, x, (1, 3, 8))
+    for d, depth in enumerate((1, 3, 8)):
+        est = estimate_batch(program, x, queue_depth=depth)
+        assert list(bc.cycles[d]) == [e.cycles for e in est]
+        assert bc.layer_cycles[d].T.tolist() == [e.layer_cycles for e in est]
+        assert int(bc.work_bound.sum()) == sum(e.work_bound for e in est)
+    with pytest.raises(ValueError, match="queue depths"):
+        batch_cycles(program, x, (0,))
