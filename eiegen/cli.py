@@ -12,7 +12,7 @@ from . import __version__
 
 # Modules under eiegen.commands, in the order `eiegen --help` lists them.
 COMMAND_MODULES = ("demo", "compress", "compile", "info", "config", "verilog", "simulate",
-                   "asic", "build", "run")
+                   "asic", "build", "run", "explore")
 
 
 class CliError(Exception):
