@@ -176,8 +176,10 @@ class ArchConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
+            # a name with a newline or other odd characters is quoted: one-line errors
+            names = ", ".join(k if k.isidentifier() else repr(k) for k in unknown)
             raise ConfigError(
-                f"unknown config field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(known))}")
+                f"unknown config field(s) {names}; known fields: {', '.join(sorted(known))}")
         return cls(**data)
 
     def to_json(self) -> str:
