@@ -106,6 +106,37 @@ def spmat_fetches(starts, ends, per_word: int, held=None):
     return reads, int(last[-1])
 
 
+def _pointers_cached(program, layer: int) -> np.ndarray:
+    """Every PE's pointers of ``layer``, (n_pe, n_in + 1), cached on the program."""
+    cache = program.__dict__.setdefault("_events_pointers", {})
+    if layer not in cache:
+        cache[layer] = np.stack([program.layer_pointers(layer, k)
+                                 for k in range(program.cfg.n_pe)])
+    return cache[layer]
+
+
+def _spmat_fetches_all(starts, ends, per_word: int, held):
+    """:func:`spmat_fetches` for every PE at once: ``starts``, ``ends`` are (n_pe, b) and
+    ``held`` a list (``None``: nothing held). A range re-reads no word when its first word
+    is the last word of the PE's previous non-empty range, found by carrying the index of
+    the last non-empty range forward along each row."""
+    n_pe, b = starts.shape
+    keep = ends > starts
+    first, last = starts // per_word, (ends - 1) // per_word
+    reads = np.where(keep, last - first + 1, 0).sum(axis=1)
+    held_w = np.array([-1 if h is None else h for h in held], dtype=np.int64)
+    if b == 0:
+        return reads.astype(np.int64), list(held)
+    idx = np.maximum.accumulate(np.where(keep, np.arange(b), -1), axis=1)
+    prev_idx = np.concatenate([np.full((n_pe, 1), -1), idx[:, :-1]], axis=1)
+    rows = np.arange(n_pe)[:, None]
+    prev = np.where(prev_idx >= 0, last[rows, np.maximum(prev_idx, 0)], held_w[:, None])
+    reads -= ((prev == first) & keep).sum(axis=1)
+    end = idx[:, -1]
+    new_held = [int(last[k, end[k]]) if end[k] >= 0 else held[k] for k in range(n_pe)]
+    return reads.astype(np.int64), new_held
+
+
 def inference_events(program, x_int, *, held=None, cycles: bool = True, activations=None):
     """Events of one inference (all layers of a RUN) on integer input ``x_int``.
 
@@ -135,13 +166,10 @@ def inference_events(program, x_int, *, held=None, cycles: bool = True, activati
         b = len(nz)
         rows_in = -(-lp.n_in // n)
         rows_out = -(-lp.n_out // n)
-        macs = np.zeros(n, dtype=np.int64)
-        spmat = np.zeros(n, dtype=np.int64)
-        for pe in range(n):
-            ptr = program.layer_pointers(k, pe)
-            starts, ends = ptr[nz], ptr[nz + 1]
-            macs[pe] = int(issues[pe, nz].sum())
-            spmat[pe], held[pe] = spmat_fetches(starts, ends, cfg.entries_per_word, held[pe])
+        macs = issues[:, nz].sum(axis=1)
+        ptr = _pointers_cached(program, k)
+        spmat, held = _spmat_fetches_all(ptr[:, nz], ptr[:, nz + 1], cfg.entries_per_word,
+                                         held)
         full = np.full(n, b, dtype=np.int64)
         per_pe = lambda v: np.full(n, v, dtype=np.int64)  # noqa: E731
         reads = {"ptr_even": full, "ptr_odd": full.copy(), "spmat": spmat,

@@ -199,26 +199,23 @@ def _memory_refusal(net, program, cfg) -> str | None:
     return None
 
 
-def _summed_events(program, activations) -> list:
-    """Per layer, the batch's events added up (energy is linear in every count)."""
+def _summed_events(program, activations):
+    """The batch's events of every layer added up, as one LayerEvents: the energy model
+    is linear in every count (and in the cycles), so one call prices the whole batch."""
     from eiegen.asic.events import LayerEvents, batch_events
 
-    batch = batch_events(program, activations[0], cycles=False, activations=activations)
-    summed = []
-    for k in range(len(program.layers)):
-        evs = [inf[k] for inf in batch]
-        first = evs[0]
+    evs = [ev for inf in batch_events(program, activations[0], cycles=False,
+                                      activations=activations) for ev in inf]
+    first = evs[0]
 
-        def add(get):
-            return sum((get(e) for e in evs[1:]), get(first))
+    def add(get):
+        return sum((get(e) for e in evs[1:]), get(first))
 
-        summed.append(LayerEvents(
-            k, first.n_in, first.n_out, int(add(lambda e: e.broadcasts)),
-            int(add(lambda e: e.lnzd_rows)), add(lambda e: e.macs),
-            add(lambda e: e.spmat_reads),
-            {m: add(lambda e, m=m: e.reads[m]) for m in first.reads},
-            {m: add(lambda e, m=m: e.writes[m]) for m in first.writes}))
-    return summed
+    return LayerEvents(-1, first.n_in, first.n_out, int(add(lambda e: e.broadcasts)),
+                       int(add(lambda e: e.lnzd_rows)), add(lambda e: e.macs),
+                       add(lambda e: e.spmat_reads),
+                       {m: add(lambda e, m=m: e.reads[m]) for m in first.reads},
+                       {m: add(lambda e, m=m: e.writes[m]) for m in first.writes})
 
 
 def _area_mm2(cfg, tech) -> tuple:
@@ -287,10 +284,8 @@ def evaluate_chunk(work: Workload, group: dict, points: list) -> list:
         for i, cfg in ok:
             d = depths.index(cfg.queue_depth)
             cycles = bc.cycles[d]
-            energy = 0.0
-            for k, ev in enumerate(events):
-                ev.cycles = int(bc.layer_cycles[d, k].sum())
-                energy += layer_energy(cfg, ev, work.tech)["total"]
+            events.cycles = int(cycles.sum())
+            energy = layer_energy(cfg, events, work.tech)["total"]
             area, queue_area = _area_mm2(cfg, work.tech)
             metrics = {
                 "cycles": float(cycles.mean()), "cycles_min": int(cycles.min()),

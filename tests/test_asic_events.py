@@ -119,3 +119,19 @@ def test_events_equal_rtl_port_activity(n_pe, sizes, density, extra):
     assert counts["pre"] == total(lambda ev: ev.reads["bias"])
     assert counts["wb"] == total(lambda ev: ev.writes["act"])
     assert counts["bcast"][0] == sum(ev.broadcasts for ev in layers)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_spmat_fetches_all_pes_at_once(seed):
+    # the vectorised form used by inference_events equals spmat_fetches PE by PE
+    from eiegen.asic.events import _spmat_fetches_all
+
+    rng = np.random.default_rng(seed)
+    n_pe, b, per_word = 5, int(rng.integers(0, 12)), int(rng.integers(1, 9))
+    lengths = rng.integers(0, 4, size=(n_pe, b))
+    starts = np.cumsum(rng.integers(0, 3, size=(n_pe, b)), axis=1) + np.cumsum(lengths, axis=1) - lengths
+    ends = starts + lengths
+    held = [None, 0, 3, None, 7]
+    reads, after = _spmat_fetches_all(starts, ends, per_word, held)
+    for k in range(n_pe):
+        assert (int(reads[k]), after[k]) == spmat_fetches(starts[k], ends[k], per_word, held[k])
