@@ -19,7 +19,7 @@ from .network import Network
 from .pack import pack_entries
 from .program import LayerProgram, Program, ProgramError
 
-__all__ = ["compile_network", "default_calibration", "check_fits"]
+__all__ = ["compile_network", "default_calibration", "check_fits", "fit_problems"]
 
 
 def default_calibration(n_in: int, n: int = 256, seed: int = 0) -> np.ndarray:
@@ -49,35 +49,45 @@ def _ceil_div(a: int, b: int) -> int:
 def check_fits(net: Network, cfg: ArchConfig) -> None:
     """Refuse a network the config's memories cannot hold (entries are checked after
     encoding, in compile_network). All problems are reported at once."""
+    problems = fit_problems([(f"layer {k} ({layer.name})" if layer.name else f"layer {k}",
+                              layer.n_in, layer.n_out,
+                              len(layer.codebook) if layer.quantized else None)
+                             for k, layer in enumerate(net.layers)], cfg)
+    if problems:
+        raise ProgramError("the network does not fit the configuration:\n  - "
+                           + "\n  - ".join(problems))
+
+
+def fit_problems(layers, cfg: ArchConfig) -> list[str]:
+    """What does not fit ``cfg`` in ``layers``, a list of (label, n_in, n_out, codebook
+    size or None); each problem says what to raise and to what. Shared by the compiler
+    and the program loader (Program.load), so both refuse the same things."""
     problems = []
-    if len(net) > cfg.max_layers:
-        problems.append(f"the network has {len(net)} layers but the control unit holds "
+    if len(layers) > cfg.max_layers:
+        problems.append(f"the network has {len(layers)} layers but the control unit holds "
                         f"max_layers={cfg.max_layers} descriptors: raise max_layers")
-    for k, layer in enumerate(net.layers):
-        label = f"layer {k} ({layer.name})" if layer.name else f"layer {k}"
-        for what, n in (("inputs", layer.n_in), ("outputs", layer.n_out)):
+    for label, n_in, n_out, codebook in layers:
+        for what, n in (("inputs", n_in), ("outputs", n_out)):
             need = _ceil_div(n, cfg.n_pe)
             if need > cfg.act_depth:
                 problems.append(
                     f"{label} has {n} {what}, {need} per PE, but the activation register files "
                     f"hold act_depth={cfg.act_depth} per PE: raise act_depth to {need} or n_pe "
                     f"to {_ceil_div(n, cfg.act_depth)}")
-        if layer.quantized and len(layer.codebook) > cfg.codebook_size:
+        if codebook is not None and codebook > cfg.codebook_size:
             problems.append(
-                f"{label} has a {len(layer.codebook)}-entry codebook but index_bits="
+                f"{label} has a {codebook}-entry codebook but index_bits="
                 f"{cfg.index_bits} allows {cfg.codebook_size}: re-quantize with fewer clusters "
-                f"or raise index_bits to {(len(layer.codebook) - 1).bit_length()}")
-    ptrs = sum(layer.n_in + 1 for layer in net.layers)
+                f"or raise index_bits to {(codebook - 1).bit_length()}")
+    ptrs = sum(n_in + 1 for _, n_in, _, _ in layers)
     if ptrs > cfg.ptr_depth:
         problems.append(f"pointer memory: the layers need {ptrs} pointers per PE but "
                         f"ptr_depth={cfg.ptr_depth}: raise ptr_depth to {ptrs + ptrs % 2}")
-    biases = sum(_ceil_div(layer.n_out, cfg.n_pe) for layer in net.layers)
+    biases = sum(_ceil_div(n_out, cfg.n_pe) for _, _, n_out, _ in layers)
     if biases > cfg.bias_depth:
         problems.append(f"bias memory: the layers need {biases} biases per PE but "
                         f"bias_depth={cfg.bias_depth}: raise bias_depth to {biases} or n_pe")
-    if problems:
-        raise ProgramError("the network does not fit the configuration:\n  - "
-                           + "\n  - ".join(problems))
+    return problems
 
 
 def compile_network(net: Network, cfg: ArchConfig, calibration=None,
@@ -105,6 +115,10 @@ def compile_network(net: Network, cfg: ArchConfig, calibration=None,
     if calibration.ndim != 2 or calibration.shape[1] != net.n_in:
         raise ProgramError(f"calibration inputs must have shape (batch, {net.n_in}), "
                            f"got {calibration.shape}")
+    if len(calibration) == 0 or not np.all(np.isfinite(calibration)):
+        # the formats are chosen from these values: NaN or none would choose them blind
+        raise ProgramError("calibration inputs must be at least one sample of finite "
+                           "numbers (no NaN or infinity)")
     row_orders = [None] * len(net)
     if balance:
         net, row_orders = permute_network(net, cfg)

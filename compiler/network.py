@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from eiegen.safeio import atomic_write_bytes
+from eiegen.safeload import load_arrays
 
 __all__ = ["Layer", "Network", "NetworkError", "ACTIVATIONS"]
 
@@ -31,11 +32,32 @@ class NetworkError(ValueError):
     """A network (or a file holding one) is malformed or unsupported."""
 
 
+# The largest weight or bias magnitude accepted. The hardware's formats are at most 32
+# bits wide, so one value near 1e300 either saturates silently or, by setting the
+# layer's format, rounds every other weight to zero (issue 19); 2**31 is beyond any
+# trained network and beyond what a 32-bit format holds with a fraction bit.
+MAX_MAGNITUDE = float(2 ** 31)
+
+
 def _floats(x, what: str, where: str) -> np.ndarray:
+    """``x`` as finite float64 of sane magnitude; complex, boolean, text or object data is
+    refused rather than converted (a complex weight would lose its imaginary part)."""
+    a = np.asarray(x)
+    if a.dtype.kind not in "fiu":
+        kind = {"c": "complex values (the imaginary part would be lost)",
+                "b": "booleans"}.get(a.dtype.kind, str(a.dtype))
+        raise NetworkError(f"{where}: {what} must be numeric (real), got {kind}")
     try:
-        return np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise NetworkError(f"{where}: {what} must be numeric, got {np.asarray(x).dtype}") from None
+        a = a.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise NetworkError(f"{where}: {what} must be numeric, got {a.dtype}") from None
+    if not np.all(np.isfinite(a)):
+        raise NetworkError(f"{where}: {what} contains NaN or infinity")
+    if a.size and np.abs(a).max() > MAX_MAGNITUDE:
+        raise NetworkError(f"{where}: {what} holds {np.abs(a).max():g}, beyond the "
+                           f"{MAX_MAGNITUDE:g} eiegen accepts (fixed-point formats are at most "
+                           f"32 bits); check the model's units")
+    return a
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,20 +225,18 @@ class Network:
         path = Path(path)
         if not path.exists():
             raise NetworkError(f"model file {path} does not exist")
-        try:
-            data = np.load(path, allow_pickle=False)
-        except Exception as e:  # numpy raises several types for a bad file
-            raise NetworkError(f"{path} is not a readable .npz file: {e}") from None
-        with data:
-            try:
-                arrays = dict(data.items())
-            except ValueError as e:  # e.g. object arrays, which would need pickle
-                raise NetworkError(f"{path}: {e}") from None
+        # headers checked against the bytes, zip CRCs, no pickles (eiegen.safeload)
+        arrays = load_arrays(path, what="model file", error=NetworkError)
+        if not isinstance(arrays, dict):
+            raise NetworkError(f"{path} holds one array, not a network: a network .npz has "
+                               f"layer0.weight, ... (docs/network-format.md)")
         return cls.from_arrays(arrays, source=str(path))
 
     @classmethod
     def from_arrays(cls, arrays: dict, source: str = "arrays") -> "Network":
-        key_re = re.compile(r"^layer(\d+)\.(weight|bias|activation|name|codebook|indices)$")
+        # no leading zeros: layer01 and layer1 would be the same layer, one silently lost
+        key_re = re.compile(
+            r"^layer(0|[1-9]\d*)\.(weight|bias|activation|name|codebook|indices)$")
         per_layer: dict[int, dict] = {}
         for key, value in arrays.items():
             m = key_re.match(key)

@@ -192,7 +192,10 @@ class ArchConfig:
     def load(cls, path) -> "ArchConfig":
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
+            # a regular file of sane size: `--config /dev/zero` would otherwise read forever
+            from eiegen.safeload import read_regular
+            data = json.loads(read_regular(path, limit=1 << 20, what="config file",
+                                           error=ConfigError))
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist") from None
         except json.JSONDecodeError as e:

@@ -60,6 +60,12 @@ def main(argv=None) -> int:
         return args.func(args) or 0
     except (CliError, ConfigError, NetworkError, ProgramError, OutputError) as e:
         return _fail(prefix, str(e))
+    except BrokenPipeError:
+        # the reader went away (`eiegen info prog | head`): nothing to say to anyone; point
+        # stdout at /dev/null so the interpreter's final flush does not complain either
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         # Ctrl-C is the user's decision, not a failure to explain: every writer leaves the
         # previous output in place (eiegen.safeio), so there is nothing to add

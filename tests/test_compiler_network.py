@@ -154,7 +154,7 @@ def _write(path, **arrays):
     ({"layer0.weights": np.ones((2, 2))}, "unexpected key 'layer0.weights'"),
     ({"weights": np.ones((2, 2))}, "unexpected key 'weights'"),
     ({"layer0.weight": np.ones((2, 2)), "layer0.name": np.array(["a", 1], dtype=object)},
-     "Object arrays cannot be loaded"),
+     "holds Python objects \\(pickled data\\)"),
 ])
 def test_malformed_files(tmp_path, arrays, match):
     path = _write(tmp_path / "bad.npz", **arrays)

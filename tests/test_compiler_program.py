@@ -306,3 +306,125 @@ def test_descriptor_holds_the_largest_bias_base():
     lp = prog.layers[1]
     assert lp.bias_base == 65535 and lp.shift > 0
     assert (packed & 0xFFFF, (packed >> 16) & 0xFF, packed >> 24) == (65535, lp.shift, 0)
+
+
+# ---- untrusted program folders (issue 19, items 7 and 8) ----
+
+def _edited(tmp_path, edit, rehash=True):
+    """A saved program with ``edit(manifest)`` applied; with ``rehash`` the manifest's own
+    checksum is recomputed, so only the structural checks can catch the edit."""
+    from eiegen.compiler.program import manifest_digest
+
+    _, prog = make_program(balance=True)
+    out = prog.save(tmp_path / "prog")
+    m = json.loads((out / "manifest.json").read_text())
+    edit(m)
+    if rehash:
+        m["manifest_sha256"] = manifest_digest(m)
+    (out / "manifest.json").write_text(json.dumps(m))
+    return out
+
+
+def test_manifest_checksums_itself(tmp_path):
+    _, prog = make_program()
+    out = prog.save(tmp_path / "prog")
+    m = json.loads((out / "manifest.json").read_text())
+    from eiegen.compiler.program import manifest_digest
+    assert m["manifest_sha256"] == manifest_digest(m)
+    m["config"]["act_bits"] = 8  # valid on its own, wrong for these images
+    (out / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ProgramError, match=r"does not match its own checksum"):
+        Program.load(out)
+
+
+def test_manifest_without_checksum_still_loads(tmp_path):
+    # programs written before manifest_sha256 existed are checked structurally
+    out = _edited(tmp_path, lambda m: m.pop("manifest_sha256"), rehash=False)
+    assert Program.load(out).n_in == 20
+
+
+@pytest.mark.parametrize("name", ["/dev/zero", "../../x", "/etc/passwd", "pe000", "",
+                                  "pe000/../../x"])
+def test_file_names_are_confined(tmp_path, name):
+    out = _edited(tmp_path, lambda m: m["files"].__setitem__(name, "0" * 64))
+    with pytest.raises(ProgramError, match="the file list must name exactly"):
+        Program.load(out)
+
+
+def test_file_list_must_be_complete(tmp_path):
+    out = _edited(tmp_path, lambda m: m.__setitem__("files", {}))  # all checksums off
+    with pytest.raises(ProgramError, match="the file list must name exactly the 19 files"):
+        Program.load(out)
+
+
+def test_symlinked_and_special_files_refused(tmp_path):
+    _, prog = make_program()
+    out = prog.save(tmp_path / "prog")
+    (out / "layers.hex").unlink()
+    (out / "layers.hex").symlink_to("/etc/passwd")
+    with pytest.raises(ProgramError, match="layers.hex is a symbolic link"):
+        Program.load(out)
+    (out / "layers.hex").unlink()
+    (out / "layers.hex").symlink_to("/dev/zero")
+    with pytest.raises(ProgramError, match="symbolic link"):
+        Program.load(out, verify=False)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda m: m["config"].__setitem__("spmat_depth", 1), "sparse-matrix memory"),
+    (lambda m: m["config"].__setitem__("act_depth", 2), "act_depth=2"),
+    (lambda m: m["config"].__setitem__("n_pe", 3), "the file list must name exactly"),
+    (lambda m: m["layers"][0].__setitem__("row_order", [0] * 13), "permutation of 0..12"),
+    (lambda m: m["layers"][0].__setitem__("n_in", 21), "not where the layers before it end"
+                                                       "|differ from the manifest"),
+    (lambda m: m["layers"][0].__setitem__("n_in", "20"), "n_in must be an integer"),
+    (lambda m: m["layers"][0].__setitem__("relu", "yes"), "relu must be true or false"),
+    (lambda m: m["layers"][0].__setitem__("entries", [1]), "entries must be a list of 4"),
+    (lambda m: m["layers"][1].__setitem__("ptr_base", 0), "memory bases"),
+    (lambda m: m["layers"][0].pop("format"), "format must be an object"),
+    (lambda m: m["layers"][0]["format"].__setitem__("frac_in", 10 ** 6), "frac_in must be"),
+    (lambda m: m["layers"][0]["codebook_q"].__setitem__(1, 12345), "codebook image differs"),
+    (lambda m: m.__setitem__("layers", []), "layers must be a non-empty list"),
+    (lambda m: m.__setitem__("input_frac", 99), "input_frac 99"),
+    (lambda m: m["config"].__setitem__("n_pe", "4"), "n_pe .*must be an integer"),
+])
+def test_structure_and_fit_checked(tmp_path, edit, match):
+    out = _edited(tmp_path, edit)
+    with pytest.raises(ProgramError, match=match):
+        Program.load(out)
+
+
+def test_manifest_nan_and_garbage(tmp_path):
+    _, prog = make_program()
+    out = prog.save(tmp_path / "prog")
+    text = (out / "manifest.json").read_text()
+    (out / "manifest.json").write_text(text.replace('"input_frac": ', '"input_frac": NaN, "x": '))
+    with pytest.raises(ProgramError, match="holds NaN, which is not JSON"):
+        Program.load(out)
+    (out / "manifest.json").write_bytes(b"\xff\xfe{")
+    with pytest.raises(ProgramError, match="is not valid JSON"):
+        Program.load(out)
+    (out / "manifest.json").write_text("[1, 2]")
+    with pytest.raises(ProgramError, match="not an eiegen program manifest"):
+        Program.load(out)
+
+
+def test_images_bomb_refused(tmp_path):
+    """images.npz whose member declares 10^5 x 10^5 float64: refused before allocating."""
+    import zipfile
+    _, prog = make_program()
+    out = prog.save(tmp_path / "prog")
+    h = repr({"descr": "<f8", "fortran_order": False, "shape": (100000, 100000)}).encode()
+    h += b" " * (63 - (10 + len(h)) % 64) + b"\n"
+    with zipfile.ZipFile(out / "images.npz", "w") as z:
+        z.writestr("codebook.npy", b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h)
+    with pytest.raises(ProgramError, match="declares a 100000x100000 float64 array"):
+        Program.load(out, verify=False)
+
+
+def test_nan_codebook_never_written_as_json_nan(tmp_path):
+    _, prog = make_program()
+    prog.layers[0].codebook[1] = float("nan")
+    with pytest.raises(ProgramError, match="NaN or infinite"):
+        prog.save(tmp_path / "prog")
+    assert not (tmp_path / "prog").exists()

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from eiegen.commands.compile import add_config_args, config_from_args
+from eiegen.options import int_list, number
 
 # The EIE check's workload: EIE's Alex-7 benchmark layer (Table III): 4096 x 4096, 9 %
 # weights, 35.3 % non-zero activations.
@@ -27,13 +28,14 @@ def register(sub) -> None:
     p.add_argument("--eie", action="store_true",
                    help="EIE check: 64 PEs, EIE's memory sizes, EIE's Alex-7 layer "
                         "(4096x4096, 9%% weights, 35.3%% activations)")
-    p.add_argument("--layers", default="256,128,64",
+    p.add_argument("--layers", type=int_list(1, 1 << 16, min_items=2), default="256,128,64",
                    help="random network sizes when no program is given (default 256,128,64)")
-    p.add_argument("--density", type=float, default=0.1,
+    p.add_argument("--density", type=number(float, 0, 1, lo_open=True), default=0.1,
                    help="random network weight density (default 0.1)")
-    p.add_argument("--act-density", type=float, default=0.35,
+    p.add_argument("--act-density", type=number(float, 0, 1), default=0.35,
                    help="fraction of non-zero inputs (default 0.35)")
-    p.add_argument("--inputs", type=int, default=2, help="input vectors (default 2)")
+    p.add_argument("--inputs", type=number(int, 1, 100_000), default=2,
+                   help="input vectors (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tech", default="45nm", help="technology node (default 45nm)")
     p.add_argument("--no-synth", action="store_true",
@@ -65,7 +67,7 @@ def _workload(args, cfg):
             n_in, n_out, density, act_density = EIE_LAYER
             sizes = [n_in, n_out]
         else:
-            sizes = [int(s) for s in args.layers.split(",")]
+            sizes = args.layers  # parsed and range-checked by int_list
             n_in, density, act_density = sizes[0], args.density, args.act_density
         program = compile_network(random_network(rng, sizes, density=density), cfg)
     x = rng.normal(size=(args.inputs, n_in))
@@ -80,11 +82,14 @@ def run(args) -> int:
     from eiegen.asic.synth import SynthReport, format_synth, synthesize
     from eiegen.cli import CliError
     from eiegen.hw.verilog import write_design
-    from eiegen.safeio import atomic_write_text, check_output
+    from eiegen.safeio import (atomic_write_text, check_folder_output, check_output,
+                               staged_folder)
 
+    sources = [args.program, args.config, args.synth_json]
     if args.json:
-        check_output(args.json, [args.program, args.config, args.synth_json, args.netlist],
-                     what="--json")
+        check_output(args.json, sources + [args.netlist], what="--json")
+    if args.netlist:
+        check_folder_output(args.netlist, "netlist", sources)  # before the work
     if args.eie:
         cfg = ArchConfig.eie()
     elif args.program and not (args.config or args.n_pe or args.queue_depth):
@@ -98,13 +103,25 @@ def run(args) -> int:
                        f"architecture config than the one given")
     out = {"config": cfg.to_dict()}
     if args.netlist:
-        written = write_design(args.netlist, cfg, program, memories="sram")
+        # filled beside and swapped in; a folder eiegen did not write is refused (safeio).
+        # The Verilog names its init files where they will be, not where they are written
+        with staged_folder(args.netlist, "netlist", sources) as tmp:
+            written = write_design(tmp, cfg, program, memories="sram",
+                                   init_dir=str((args.netlist / "init").resolve()))
         print(f"wrote the SRAM-wrapper netlist to {args.netlist} "
               f"({len(written['init'])} init files)")
     synth = None
     if args.synth_json:
-        data = json.loads(args.synth_json.read_text())
-        synth = SynthReport.from_dict(data.get("synthesis", data))
+        from eiegen.safeload import read_regular
+        try:
+            data = json.loads(read_regular(args.synth_json, limit=64 << 20,
+                                           what="--synth-json", error=CliError))
+            synth = SynthReport.from_dict(data.get("synthesis", data))
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            if isinstance(e, CliError):
+                raise
+            raise CliError(f"--synth-json {args.synth_json} is not a synthesis report of "
+                           f"`eiegen asic --json` ({type(e).__name__}: {e})") from None
         if synth.config != cfg.to_dict():
             raise CliError(f"the synthesis report in {args.synth_json} is for another config")
     elif not args.no_synth:

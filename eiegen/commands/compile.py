@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from eiegen.arch import ArchConfig
+from eiegen.options import number
+from eiegen.safeload import check_samples, load_arrays
 
 
 # What the JSON stats (and the messages) call the calibration used without --calibration.
@@ -51,7 +53,8 @@ def register(sub) -> None:
                    help="program folder to write (default: prog)")
     p.add_argument("--json", type=Path,
                    help="also write the statistics and the fidelity report as JSON here")
-    p.add_argument("--sqnr-warn", type=float, default=40.0, metavar="DB",
+    p.add_argument("--sqnr-warn", type=number(float, -1000, 1000, what="dB"), default=40.0,
+                   metavar="DB",
                    help="warn about layers whose SQNR against the float network on the "
                         "calibration set is below DB decibels (default 40)")
     p.set_defaults(func=run)
@@ -76,10 +79,10 @@ def run(args) -> int:
     print_notes("compile", net)
     calibration = None
     if args.calibration:
-        try:
-            calibration = np.load(args.calibration, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise CliError(f"cannot read calibration inputs {args.calibration}: {e}") from None
+        # checked headers, no pickles; then real, finite, (batch, n_in), not empty
+        calibration = check_samples(
+            load_arrays(args.calibration, what="calibration inputs", error=CliError),
+            net.n_in, f"calibration inputs {args.calibration}", CliError)
     if calibration is None:
         calibration = default_calibration(net.n_in)
         calibration_source = DEFAULT_CALIBRATION

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import numpy as np
+
+from eiegen.options import number
 
 
 def _numbers(kind):
@@ -13,15 +16,23 @@ def _numbers(kind):
     commas (``0.8,0.9``); :class:`_PerLayer` joins the tokens (``0.8 0.9``)."""
     def parse(text):
         try:
-            return [kind(v) for v in text.split(",") if v.strip()] or [kind(text)]
+            values = [kind(v) for v in text.split(",") if v.strip()] or [kind(text)]
         except ValueError:
             import argparse
             # the usual cause: the model path written after the option's values
             raise argparse.ArgumentTypeError(
                 f"expected a {kind.__name__} or a list (separated by spaces or commas), got "
                 f"{text!r} (give the model before this option)") from None
-    parse.__name__ = kind.__name__  # what argparse names in its messages
-    return parse
+        return values
+
+    def checked(text):
+        values = parse(text)
+        if not all(math.isfinite(v) for v in values):  # NaN passes every range check
+            raise argparse.ArgumentTypeError(f"expected finite numbers, got {text!r}")
+        return values
+
+    checked.__name__ = kind.__name__  # what argparse names in its messages
+    return checked
 
 
 class _PerLayer(argparse.Action):
@@ -51,9 +62,9 @@ def register(sub) -> None:
                             "(separated by spaces or commas)")
     prune.add_argument("--quality", type=_numbers(float), nargs="+", action=_PerLayer,
                        help="Deep Compression quality factor(s): prune |w| <= q * std(layer)")
-    prune.add_argument("--global-sparsity", type=float,
+    prune.add_argument("--global-sparsity", type=number(float, 0, 1),
                        help="fraction of pruned weights over all layers, one threshold")
-    p.add_argument("--steps", type=int, default=1,
+    p.add_argument("--steps", type=number(int, 1, 1000), default=1,
                    help="prune-and-retrain iterations along AGP's cubic ramp (default 1)")
     p.add_argument("--bits", type=_numbers(int), nargs="+", action=_PerLayer, default=4,
                    help="codebook index bits: one value, or one per layer (default 4)")
@@ -63,13 +74,13 @@ def register(sub) -> None:
     p.add_argument("--data", type=Path,
                    help=".npz with x_train, y_train (integer labels) and optionally x_test, "
                         "y_test: enables retraining and the accuracy of every stage")
-    p.add_argument("--epochs", type=int, default=0,
+    p.add_argument("--epochs", type=number(int, 0, 100_000), default=0,
                    help="masked retraining epochs after each pruning step (needs --data)")
-    p.add_argument("--codebook-epochs", type=int, default=0,
+    p.add_argument("--codebook-epochs", type=number(int, 0, 100_000), default=0,
                    help="trained-quantization epochs (needs --data)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--batch-size", type=int, default=32, help="minibatch size (default 32)")
-    p.add_argument("--pe", type=int, default=1, dest="n_pe",
+    p.add_argument("--lr", type=number(float, 0, 10, lo_open=True), default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--batch-size", type=number(int, 1, 1 << 20), default=32, help="minibatch size (default 32)")
+    p.add_argument("--pe", type=number(int, 1, 256), default=1, dest="n_pe",
                    help="PEs the storage format is split over (default 1: plain CSC)")
     p.add_argument("--rel-bits", type=_numbers(int), nargs="+", action=_PerLayer, default=4,
                    help="relative-index bits: one value, or one per layer (default 4)")
@@ -83,11 +94,12 @@ def register(sub) -> None:
 def _load_data(path: Path):
     from eiegen.cli import CliError
 
-    try:
-        with np.load(path, allow_pickle=False) as d:
-            arrays = {k: d[k] for k in d.files}
-    except (OSError, ValueError) as e:
-        raise CliError(f"cannot read training data {path}: {e}") from None
+    from eiegen.safeload import load_arrays
+
+    arrays = load_arrays(path, what="training data", error=CliError)  # checked, no pickles
+    if not isinstance(arrays, dict):
+        raise CliError(f"training data {path} is one array; give an .npz with x_train, "
+                       f"y_train (and optionally x_test, y_test)")
     missing = [k for k in ("x_train", "y_train") if k not in arrays]
     if missing:
         raise CliError(f"{path}: missing {', '.join(missing)} (expected x_train, y_train and "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from eiegen.options import number
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -21,9 +23,11 @@ def register(sub) -> None:
                    help="start from the shipped dense weights instead of training")
     p.add_argument("--trainer", choices=("numpy", "torch"), default="numpy",
                    help="training back end (torch needs the `train` extra)")
-    p.add_argument("--clock-mhz", type=float, default=100.0,
+    p.add_argument("--clock-mhz", type=number(float, 0, 100_000, lo_open=True, what="MHz"),
+                   default=100.0,
                    help="clock for the inferences-per-second figure (default 100)")
-    p.add_argument("--limit", type=int, help="simulate only the first N held-out digits")
+    p.add_argument("--limit", type=number(int, 1),
+                   help="simulate only the first N held-out digits")
     p.add_argument("-o", "--output", type=Path, default=Path("demo-report"),
                    help="report folder (default demo-report)")
     p.set_defaults(func=run)
@@ -35,7 +39,18 @@ def run(args) -> int:
 
     from eiegen.progress import ProgressBar
 
-    ArchConfig(n_pe=args.n_pe, queue_depth=args.queue_depth)  # validate before any work
+    from eiegen.cli import CliError
+    from eiegen.compiler.compile import fit_problems
+    from eiegen.compiler.digits import SHAPE
+
+    # validate before any work: the config, and that the digits MLP's layers fit it (the
+    # compressed entries are checked after compression, but the shapes are known now)
+    cfg = ArchConfig(n_pe=args.n_pe, queue_depth=args.queue_depth)
+    problems = fit_problems([(f"layer {k} ({a}x{b})", a, b, None)
+                             for k, (a, b) in enumerate(zip(SHAPE, SHAPE[1:]))], cfg)
+    if problems:
+        raise CliError(f"the {'-'.join(map(str, SHAPE))} digits MLP does not fit "
+                       f"{args.n_pe} PEs: {problems[0]}")
     from eiegen.safeio import check_folder_output
     check_folder_output(args.output, "demo")
     rep = run_demo(args.output, n_pe=args.n_pe, queue_depth=args.queue_depth,

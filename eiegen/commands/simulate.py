@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from eiegen.options import number
 from eiegen.progress import ProgressBar
+from eiegen.safeload import check_samples, load_arrays
 
 
 def register(sub) -> None:
@@ -32,12 +34,13 @@ def register(sub) -> None:
                    help="the float network the program was compiled from (.npz, .onnx, .pt): "
                         "the reference for the fidelity figures and the float accuracy "
                         "(default: the program's float codebooks, biases as stored)")
-    p.add_argument("--limit", type=int, help="simulate only the first N inputs")
-    p.add_argument("--clock-mhz", type=float,
+    p.add_argument("--limit", type=number(int, 1), help="simulate only the first N inputs")
+    p.add_argument("--clock-mhz", type=number(float, 0, 100_000, lo_open=True, what="MHz"),
                    help="clock for latency and inferences per second (default: the --board's "
                         "clock, else 100 MHz)")
     p.add_argument("--board", help="take the default clock from this board (eiegen build)")
-    p.add_argument("--sqnr-warn", type=float, default=40.0, metavar="DB",
+    p.add_argument("--sqnr-warn", type=number(float, -1000, 1000, what="dB"), default=40.0,
+                   metavar="DB",
                    help="warn about layers whose SQNR against the float model is below DB "
                         "decibels (default 40)")
     p.add_argument("--preload", action="store_true",
@@ -70,9 +73,9 @@ def read_inputs(path, program, limit=None, labels_path=None) -> Inputs:
         x = np.random.default_rng(0).uniform(-1.0, 1.0, size=(8, program.n_in))
     else:
         x, labels = _read_arrays(path)
-    x = np.atleast_2d(x)
-    if x.ndim != 2 or x.shape[1] != program.n_in:
-        raise CliError(f"inputs must have shape (batch, {program.n_in}), got {x.shape}")
+    if limit is not None and limit < 1:  # x[:-1] would drop the last input silently
+        raise CliError(f"--limit must be at least 1, got {limit}")
+    x = check_samples(x, program.n_in, "inputs", CliError)  # shape, NaN, empty
     if labels_path is not None:
         labels = _read_arrays(labels_path, "labels")[0]
     if labels is not None:
@@ -97,17 +100,13 @@ def _read_arrays(path, what="inputs"):
     """(x, y or None) from a .npy, or from an .npz's x/y or x_test/y_test keys."""
     from eiegen.cli import CliError
 
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise CliError(f"cannot read {what} {path}: {e}") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
+    data = load_arrays(path, what=what, error=CliError)  # headers, CRCs, no pickles
+    if not isinstance(data, dict):
         return data, None
-    with data:
-        for xk, yk in (("x_test", "y_test"), ("x", "y")):
-            if xk in data.files:
-                return data[xk], (data[yk] if yk in data.files else None)
-    raise CliError(f"{path} holds {', '.join(sorted(data.files)) or 'nothing'}; an .npz of "
+    for xk, yk in (("x_test", "y_test"), ("x", "y")):
+        if xk in data:
+            return data[xk], data.get(yk)
+    raise CliError(f"{path} holds {', '.join(sorted(data)) or 'nothing'}; an .npz of "
                    f"{what} needs x (and y) or x_test (and y_test)")
 
 
@@ -129,6 +128,9 @@ def run(args) -> int:
     sources = [args.program, args.inputs, args.labels, args.model]
     if args.waves:
         check_output(args.waves, sources, what="--waves")
+        if not args.waves.parent.is_dir():  # the simulator would write nothing, silently
+            raise CliError(f"--waves {args.waves}: folder {args.waves.parent} does not exist; "
+                           f"create it or choose another path")
     clock_mhz = args.clock_mhz
     if clock_mhz is None and args.board:
         from eiegen.boards.catalog import get_board
