@@ -274,7 +274,7 @@ def _weight_hint(la: LayerFidelity) -> str:
     # A codebook that does not reach the top of its format was scaled down to leave the
     # accumulator room (compiler/formats.py): more acc_bits give the bits back.
     if la.weight_bits_max < la.weight_bits_avail - 1:
-        return "raise acc_bits (the accumulator bound sets frac_w)"
+        return "raise acc_bits (the accumulator's room sets frac_w)"
     return "raise weight_bits"
 
 
