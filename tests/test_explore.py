@@ -175,3 +175,14 @@ def test_real_scheduler_and_two_workers(files, local_run, tmp_path):
         _stop(procs[:1])
         log.close()
     assert all(p.poll() is not None for p in procs)
+
+
+def test_board_fit_per_point(files):
+    # the iCEBreaker's 30 block RAMs and 8 DSPs: 16 PEs cannot fit, 4 may
+    work = Workload(net=load_shipped("compressed"), inputs=np.load(files / "x.npy")[:5],
+                    calibration=np.load(files / "cal.npy"), board="icebreaker")
+    points = Sweep(ArchConfig().to_dict(), {"n_pe": (4, 16), "act_depth": (128,)}).points()
+    recs = [evaluate_chunk(work, compile_group(work, p), [p])[0] for p in points]
+    assert all(r["status"] == "ok" for r in recs)
+    assert recs[1]["board_fits"] is False and "DSP" in recs[1]["board_reason"]
+    assert recs[1]["board_dsp"] == 16 and recs[0]["board_bram"] > 0
