@@ -14,7 +14,7 @@ from eiegen.fixedpoint import to_fixed
 
 from .balance import permute_network
 from .encode import encode_layer
-from .formats import choose_formats
+from .formats import ACC_HEADROOM_BITS, choose_formats
 from .network import Network
 from .pack import pack_entries
 from .program import LayerProgram, Program, ProgramError
@@ -91,7 +91,8 @@ def fit_problems(layers, cfg: ArchConfig) -> list[str]:
 
 
 def compile_network(net: Network, cfg: ArchConfig, calibration=None,
-                    balance: bool = False) -> Program:
+                    balance: bool = False, *, acc_policy: str = "saturate",
+                    headroom_bits: int = ACC_HEADROOM_BITS) -> Program:
     """Compile ``net`` for ``cfg``.
 
     Parameters
@@ -105,6 +106,11 @@ def compile_network(net: Network, cfg: ArchConfig, calibration=None,
         :func:`default_calibration`.
     balance : bool
         Permute rows to even out the work per PE (see compiler/balance.py).
+    acc_policy, headroom_bits
+        How each layer's weight format leaves room in the accumulator
+        (compiler/formats.py, docs/fixed-point.md): ``"saturate"`` (room for the
+        calibration's partial sums times ``2**headroom_bits``; the hardware saturates
+        beyond it) or ``"worst_case"`` (room for any input; EIE's rule).
     """
     check_fits(net, cfg)
     net = _quantize(net, cfg)
@@ -122,7 +128,8 @@ def compile_network(net: Network, cfg: ArchConfig, calibration=None,
     row_orders = [None] * len(net)
     if balance:
         net, row_orders = permute_network(net, cfg)
-    formats = choose_formats(net, cfg, calibration)
+    formats = choose_formats(net, cfg, calibration, acc_policy=acc_policy,
+                             headroom_bits=headroom_bits)
 
     encoded = [encode_layer(layer.indices, cfg.n_pe, cfg.rel_bits) for layer in net.layers]
     entries_per_pe = [sum(e.pe[k].n_entries for e in encoded) for k in range(cfg.n_pe)]

@@ -7,7 +7,8 @@ import numpy as np
 
 from .network import Layer, Network
 
-__all__ = ["random_layer", "random_network", "example_network", "random_indices"]
+__all__ = ["random_layer", "random_network", "example_network", "random_indices",
+           "trained_like_layer", "relu_like_inputs"]
 
 
 def random_indices(rng: np.random.Generator, n_out: int, n_in: int, density: float,
@@ -46,6 +47,32 @@ def random_network(rng, sizes, density=0.1, index_bits: int = 4, relu_last: bool
                            relu=(k < n - 1) or relu_last, bias=bias, scale=scale, name=f"fc{k}")
               for k in range(n)]
     return Network(tuple(layers))
+
+
+def trained_like_layer(rng: np.random.Generator, n_in: int = 4096, n_out: int = 1000,
+                       density: float = 0.25, index_bits: int = 4, name: str = "fc") -> Layer:
+    """A Deep-Compressed fully connected layer shaped like AlexNet's FC8 (by default):
+    Laplacian weights (scale 0.0094) plus a per-row mean, the ``1 - density`` smallest
+    pruned, the rest shared through a ``2**index_bits``-entry k-means codebook: non-zero
+    magnitudes from about 0.015 to 0.075 and, on :func:`relu_like_inputs` (up to about
+    10), outputs of about -8..8."""
+    from .weight_sharing import share_weights
+
+    w = rng.laplace(0.0, 0.0094, (n_out, n_in)) + rng.normal(0.0, 0.0025, (n_out, 1))
+    w[np.abs(w) < np.quantile(np.abs(w), 1.0 - density)] = 0.0
+    codebook, indices = share_weights(w, index_bits, "linear")
+    indices = indices.astype(np.uint8 if index_bits <= 8 else np.int64)
+    return Layer(weight=codebook[indices], bias=rng.normal(0.0, 0.05, n_out),
+                 activation="none", name=name, codebook=codebook, indices=indices)
+
+
+def relu_like_inputs(rng: np.random.Generator, batch: int, n: int, density: float = 0.43,
+                     scale: float = 0.8) -> np.ndarray:
+    """Post-ReLU activations: ``density`` of them non-zero, exponentially distributed with
+    mean ``scale`` (a heavy tail: the largest of a few thousand is about 10)."""
+    x = rng.exponential(scale, (batch, n))
+    x[rng.random((batch, n)) >= density] = 0.0
+    return x
 
 
 def example_network() -> Network:

@@ -2,14 +2,17 @@
 
 The hardware computes, for every output row ``i`` of a layer (see docs/fixed-point.md)::
 
-    acc_i = wrap_acc(bias_i + sum_j w_ij * a_j)       # acc_bits, two's complement
+    acc_i = bias_i
+    acc_i = saturate(acc_i + w_ij * a_j, acc_bits)    # for each non-zero, in column order
     y_i   = saturate_act(round_shift(acc_i, shift))   # act_bits
     y_i   = max(y_i, 0) if the layer has ReLU
 
 ``round_shift`` rounds half up (towards +infinity): ``(acc + 2**(shift-1)) >> shift`` with
-an arithmetic shift, and is the identity for ``shift == 0``. The accumulator wraps modulo
-``2**acc_bits``, which makes the sum independent of the order in which non-zeros arrive;
-the compiler chooses formats so that it never actually wraps.
+an arithmetic shift, and is the identity for ``shift == 0``. The accumulator saturates
+after every addition (it never wraps), so a sum that leaves the range depends on the order
+of the additions: the PE's, column order (sim/golden.py follows it). The compiler leaves
+room for the calibration's partial sums (compiler/formats.py); each PE counts its
+clamped additions.
 """
 
 from __future__ import annotations

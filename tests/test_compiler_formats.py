@@ -6,8 +6,9 @@ from hypothesis import strategies as st
 from eiegen.arch import ArchConfig
 from eiegen.compiler.compile import compile_network
 from eiegen.compiler.examples import random_network
-from eiegen.compiler.formats import (LayerFormat, choose_formats, choose_weight_format,
-                                     frac_bits_for)
+from eiegen.compiler.examples import relu_like_inputs, trained_like_layer
+from eiegen.compiler.formats import (ACC_HEADROOM_BITS, LayerFormat, accumulator_peak,
+                                     choose_formats, choose_weight_format, frac_bits_for)
 from eiegen.compiler.network import Layer, Network
 from eiegen.sim.golden import run_golden
 
@@ -107,15 +108,17 @@ def test_weight_format_impossible():
 @settings(max_examples=50, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), depth=st.integers(1, 4),
        calib_scale=st.sampled_from([1e-3, 0.5, 1.0, 37.0, 1e4]),
-       act_bits=st.sampled_from([8, 12, 16]), weight_scale=st.sampled_from([None, 1e-3, 30.0]))
-def test_formats_rules(seed, depth, calib_scale, act_bits, weight_scale):
+       act_bits=st.sampled_from([8, 12, 16]), weight_scale=st.sampled_from([None, 1e-3, 30.0]),
+       policy=st.sampled_from(["saturate", "worst_case"]))
+def test_formats_rules(seed, depth, calib_scale, act_bits, weight_scale, policy):
     rng = np.random.default_rng(seed)
     sizes = rng.integers(1, 40, size=depth + 1).tolist()
     net = random_network(rng, sizes, density=0.4, scale=weight_scale)
     cfg = ArchConfig(act_bits=act_bits, weight_bits=act_bits, acc_bits=2 * act_bits + 12)
     calib = rng.uniform(-calib_scale, calib_scale, size=(16, net.n_in))
-    formats = choose_formats(net, cfg, calib)
+    formats = choose_formats(net, cfg, calib, acc_policy=policy)
     outs = net.forward(calib, all_layers=True)
+    acc_max = (1 << (cfg.acc_bits - 1)) - 1
     hi = (1 << (act_bits - 1)) - 1
     assert formats[0].calib_max_in == float(np.max(np.abs(calib)))
     assert round(formats[0].calib_max_in * 2.0 ** formats[0].frac_in) <= hi  # inputs fit
@@ -129,7 +132,24 @@ def test_formats_rules(seed, depth, calib_scale, act_bits, weight_scale):
             assert round(fmt.calib_max_out * 2.0 ** (fmt.frac_out + 1)) > hi
         f, bits = choose_weight_format(net[k].codebook, net[k].indices, net[k].bias,
                                        fmt.frac_in, cfg)
-        assert (fmt.frac_w, fmt.acc_worst_bits) == (f, bits)
+        x = calib if k == 0 else outs[k - 1]
+        assert fmt.calib_acc_peak == accumulator_peak(net[k].codebook, net[k].indices,
+                                                      net[k].bias, x)
+        assert fmt.acc_policy == policy
+        if policy == "worst_case":
+            assert (fmt.frac_w, fmt.acc_worst_bits) == (f, bits)
+        else:
+            # never fewer bits than the proof gives, never more than the codebook allows
+            f_cb = frac_bits_for(float(np.max(np.abs(net[k].codebook))), cfg.weight_bits,
+                                 cfg.weight_bits - 1)
+            assert f <= fmt.frac_w <= f_cb
+            if fmt.frac_w > f:  # the calibrated rule chose: it holds and is maximal
+                room = fmt.calib_acc_peak * 2.0 ** (fmt.frac_in + ACC_HEADROOM_BITS)
+                assert room * 2.0 ** fmt.frac_w <= acc_max
+                assert fmt.frac_w == f_cb or room * 2.0 ** (fmt.frac_w + 1) > acc_max
+            worst = worst_case(net[k].codebook, net[k].indices, net[k].bias, fmt.frac_in,
+                               fmt.frac_w, cfg)
+            assert fmt.acc_worst_bits == worst.bit_length() + 1
         if k:
             assert fmt.frac_in == formats[k - 1].frac_out
             assert fmt.calib_max_in == formats[k - 1].calib_max_out
@@ -155,8 +175,60 @@ def test_layer_format_to_dict():
     fmt = LayerFormat(frac_in=7, frac_w=9, frac_out=5, calib_max_in=1.0, calib_max_out=2.0,
                       acc_worst_bits=20)
     assert fmt.shift == 11
-    assert fmt.to_dict() == {"frac_in": 7, "frac_w": 9, "frac_out": 5, "shift": 11,
-                             "calib_max_in": 1.0, "calib_max_out": 2.0, "acc_worst_bits": 20}
+    d = fmt.to_dict()
+    assert d == {"frac_in": 7, "frac_w": 9, "frac_out": 5, "shift": 11,
+                 "calib_max_in": 1.0, "calib_max_out": 2.0, "acc_worst_bits": 20,
+                 "acc_policy": "worst_case", "calib_acc_peak": None,
+                 "acc_headroom_bits": None}
+    assert LayerFormat.from_dict(d) == fmt
+    sat = LayerFormat(7, 9, 5, 1.0, 2.0, 40, "saturate", 3.5, 2.19)
+    assert LayerFormat.from_dict(sat.to_dict()) == sat
+    old = {k: v for k, v in d.items() if not k.startswith(("acc_p", "calib_acc", "acc_h"))}
+    assert LayerFormat.from_dict(old).acc_policy == "worst_case"  # older manifests
+
+
+# ---- the calibrated accumulator rule ----
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_in=st.integers(1, 70), n_out=st.integers(1, 9),
+       signed=st.booleans(), blocks=st.sampled_from([1, 3, 64]))
+def test_accumulator_peak_bounds_the_ordered_partial_sums(seed, n_in, n_out, signed, blocks):
+    rng = np.random.default_rng(seed)
+    layer = random_network(rng, [n_in, n_out], density=0.5)[0]
+    x = rng.normal(0, 2, (5, n_in)) if signed else rng.exponential(1, (5, n_in))
+    prefix = (np.cumsum(x[:, None, :] * layer.weight[None], axis=2)
+              + layer.bias[None, :, None])
+    exact = max(float(np.max(np.abs(prefix))), float(np.max(np.abs(layer.bias))))
+    bound = accumulator_peak(layer.codebook, layer.indices, layer.bias, x, blocks=blocks)
+    assert bound >= exact * (1 - 1e-12)
+    if blocks >= n_in:  # one column per block: the bound is the exact peak
+        assert bound == pytest.approx(exact, rel=1e-12)
+
+
+def test_wide_layer_keeps_its_weight_bits():
+    # issue 18: an FC8-like layer (4096 inputs, 25% weights, ReLU inputs up to ~10) lost
+    # weight bits to the worst-case proof; 200 of its rows show the same formats
+    rng = np.random.default_rng(0)
+    layer = trained_like_layer(rng, 4096, 200)
+    x = relu_like_inputs(rng, 128, 4096)
+    net = Network((layer,))
+    cfg = ArchConfig()
+    (sat,) = choose_formats(net, cfg, x)
+    (worst,) = choose_formats(net, cfg, x, acc_policy="worst_case")
+    assert worst.frac_w == 11 and worst.acc_worst_bits <= 32  # the proof's price
+    assert sat.frac_w >= 14 and sat.acc_worst_bits > 32
+    assert 2 <= sat.acc_headroom_bits < 3  # 2 bits asked for, less than one bit more
+    assert (sat.frac_in, sat.frac_out) == (worst.frac_in, worst.frac_out)
+    (more,) = choose_formats(net, cfg, x, headroom_bits=0)
+    assert more.frac_w == sat.frac_w + 2
+
+
+def test_policy_arguments_are_checked():
+    net = random_network(0, [5, 3], density=0.5)
+    with pytest.raises(ValueError, match="acc_policy must be one of saturate, worst_case"):
+        choose_formats(net, ArchConfig(), np.ones((2, 5)), acc_policy="wrap")
+    with pytest.raises(ValueError, match="headroom_bits must be an integer in 0..16"):
+        choose_formats(net, ArchConfig(), np.ones((2, 5)), headroom_bits=-1)
 
 
 # ---- the accumulator bound holds in the compiled program ----
@@ -175,7 +247,9 @@ def exact_accumulators(w_int, bias_int, x):
 
 
 def compiled_single_layer(layer, cfg):
-    program = compile_network(Network((layer,)), cfg, calibration=np.ones((1, layer.n_in)))
+    # the proof's policy: these tests check that nothing can leave the accumulator
+    program = compile_network(Network((layer,)), cfg, calibration=np.ones((1, layer.n_in)),
+                              acc_policy="worst_case")
     lp = program.layers[0]
     w_int = np.asarray(lp.codebook_q, dtype=np.int64)[layer.indices]
     bias_int = np.array([fixed_round(b, lp.fmt.frac_in + lp.fmt.frac_w, cfg.acc_bits)
