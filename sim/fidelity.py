@@ -139,16 +139,17 @@ def program_network(program):
     prev_order = None
     for k, lp in enumerate(program.layers):
         m = layer_matrix(program, k)
-        w = np.zeros((lp.n_out, lp.n_in))
-        w[m.rows, m.cols] = np.asarray(lp.codebook, dtype=np.float64)[m.index]
+        idx = np.zeros((lp.n_out, lp.n_in), dtype=np.int64)
+        idx[m.rows, m.cols] = m.index
         b = m.bias * 2.0 ** -(lp.fmt.frac_in + lp.fmt.frac_w)
         if lp.row_order is not None:  # hardware row p computes network row row_order[p]
-            w[lp.row_order], b[lp.row_order] = w.copy(), b.copy()
+            idx[lp.row_order], b[lp.row_order] = idx.copy(), b.copy()
         if prev_order is not None:  # hardware column c is the previous layer's row c
-            w[:, prev_order] = w.copy()
+            idx[:, prev_order] = idx.copy()
         prev_order = lp.row_order
-        layers.append(Layer(weight=w, bias=b, activation="relu" if lp.relu else "none",
-                            name=lp.name))
+        cb = np.asarray(lp.codebook, dtype=np.float64)
+        layers.append(Layer(weight=cb[idx], bias=b, activation="relu" if lp.relu else "none",
+                            name=lp.name, codebook=cb, indices=idx))
     return Network(tuple(layers))
 
 
