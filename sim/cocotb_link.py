@@ -17,12 +17,18 @@ If the top level is the simulation shell (:mod:`eiegen.sim.shell`, ports ``bulk_
 are written to the ``$readmemh`` file named by ``EIEGEN_BULK_FILE`` (also passed to the
 simulator as a plusarg) in chunks of ``BULK_DEPTH`` and streamed by the shell at one word
 per cycle, with no Python per word.
+
+If ``EIEGEN_XCHECK`` names a file (Icarus runs, :mod:`eiegen.sim.icarus`), every
+control signal of the design (:data:`CONTROL_NAME`: valids, readies, enables, the FSM
+states, ...) is checked for X or Z once the reset is over and at every change after,
+and the violations are written there, one per line, when the session ends.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 
 import cocotb
@@ -34,6 +40,45 @@ from eiegen.sim.shell import BULK_DEPTH, write_bulk_file
 
 PERIOD_NS = 10
 BULK_MIN = 24  # shorter writes go word by word
+
+# The signals that steer the design (last component of the name, Yosys's "$N" suffix
+# removed): an X on one of them is a bug even where an event-driven simulator happens
+# to take the X for 0. Data (payloads, addresses, memory read data) may be X while its
+# valid is low, so it is not watched; a data word that reaches the host is checked by
+# the receiver (int() of a word with an X raises).
+CONTROL_NAME = re.compile(
+    r"(valid|ready|(^|_)en|en_\w+|idle|done|room\w*|pending|compute|clear|run|sel|"
+    r"drained|in_wb|to_counters|fsm_state|core_rst|bulk_active|bulk_go_q)$")
+
+
+def _control_signals(dut) -> list:
+    """(name, handle) of every control signal below ``dut`` (see CONTROL_NAME)."""
+    from cocotb.handle import HierarchyObject, LogicArrayObject, LogicObject, PackedObject
+
+    found = []
+
+    def walk(handle, prefix):
+        for child in handle:
+            name = f"{prefix}.{child._name}"
+            if isinstance(child, (LogicObject, LogicArrayObject, PackedObject)):
+                if CONTROL_NAME.search(re.sub(r"\$\d+$", "", child._name)):
+                    found.append((name, child))
+            elif isinstance(child, HierarchyObject):
+                walk(child, name)
+
+    walk(dut, dut._name)
+    return found
+
+
+async def _watch_x(name, handle, violations):
+    """Record ``name`` in ``violations`` whenever it settles on a value with an X or Z.
+    Settles: Icarus passes a combinational net through X within a time step while its
+    inputs update one by one (seen on pointer.out__valid), which hardware never sees."""
+    while True:
+        await handle.value_change
+        await ReadOnly()
+        if not handle.value.is_resolvable:
+            violations.append(f"cycle {_cycle()}: {name} = {handle.value}")
 
 
 def _port(dut, name):
@@ -85,15 +130,29 @@ async def serve(dut):
     src.valid.value = 0
     src.payload.value = 0
     sink.ready.value = 1
+    # every input driven before the reset: a 4-state simulator would carry a floating
+    # one (Z) into the shell's registers
+    bulk = _bulk_ports(dut)
+    if bulk is not None:
+        bulk[0].value = 0
+        bulk[1].value = 0
     dut.rst.value = 1
     await ClockCycles(clk, 2)
     dut.rst.value = 0
     await RisingEdge(clk)
 
-    bulk = _bulk_ports(dut)
-    if bulk is not None:
-        bulk[0].value = 0
-        bulk[1].value = 0
+    xcheck = os.environ.get("EIEGEN_XCHECK")
+    violations: list[str] = []
+    if xcheck:
+        # the shell delays the core's reset by a cycle: from here on it is over
+        await ReadOnly()
+        watched = _control_signals(dut)
+        violations += [f"after reset: {name} = {h.value}" for name, h in watched
+                       if not h.value.is_resolvable]
+        violations.append(f"# {len(watched)} control signals watched")
+        for name, h in watched:
+            cocotb.start_soon(_watch_x(name, h, violations))
+        await RisingEdge(clk)
     received: list[int] = []
     # `arrived` is set once `want` words have been received: a read waits on one trigger,
     # not on one per word (a First and a Timer per word cost more than the word itself).
@@ -171,6 +230,9 @@ async def serve(dut):
             else:
                 reply({"error": f"unknown op {op!r}"})
     finally:
+        if xcheck:
+            with open(xcheck, "w") as f:
+                f.write("".join(v + "\n" for v in violations))
         rfile.close()
         wfile.close()
         sock.close()

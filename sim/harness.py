@@ -1,9 +1,13 @@
-"""Cycle-accurate simulation of a compiled program in Verilator.
+"""Cycle-accurate simulation of a compiled program in Verilator (or Icarus Verilog).
 
 One Verilator build per hardware configuration (cached, see :mod:`eiegen.sim.verilator`)
 serves every program compiled for it: the program is loaded through the host protocol.
 With ``preload=True`` the memories are initialised at elaboration time instead, which
 costs a build per program but skips the load (worth it for EIE-sized programs).
+
+``simulator="icarus"`` runs the same Verilog, shell and cocotb link in Icarus Verilog
+(4-state, event-driven; one build per config too): slow, for small configs, to show
+that the design simulates identically where X is modelled (docs/testing.md).
 """
 
 from __future__ import annotations
@@ -13,17 +17,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from .driver import HostDriver, Inference
+from . import icarus
+from .icarus import without_power_on_values
 from .link import SimLink
 from .shell import SHELL, build_extra_args, shell_verilog, trace_extra_args
 from .verilator import VerilatorBuild, build_verilog, cache_dir
 
-__all__ = ["build_accelerator", "generator_version", "run_verilator", "VerilatorRun", "TOPLEVEL"]
+__all__ = ["build_accelerator", "generator_version", "run_verilator", "VerilatorRun", "TOPLEVEL",
+           "check_x"]
 
 TOPLEVEL = "eie"
 
 
 def build_accelerator(cfg, program=None, *, waves: bool = False,
-                      memories: str = "amaranth") -> VerilatorBuild:
+                      memories: str = "amaranth", simulator: str = "verilator") -> VerilatorBuild:
     """Generate the accelerator's Verilog for ``cfg`` in the memory view ``memories``
     (``"amaranth"`` or ``"sram"``, docs/architecture.md) and build it (cached). In the
     ``sram`` view a preloaded program's ``$readmemh`` files are written to a folder of
@@ -31,7 +38,8 @@ def build_accelerator(cfg, program=None, *, waves: bool = False,
 
     The cache key is the config, the memory view, the preloaded images (if any) and the
     generator version (:func:`generator_version`), so a cached design is found without
-    generating its Verilog (which takes tens of seconds for 64 PEs)."""
+    generating its Verilog (which takes tens of seconds for 64 PEs). ``simulator`` is
+    ``"verilator"`` or ``"icarus"``, each build cached separately."""
     from eiegen.hw.verilog import generate_design
 
     init_dir = ""
@@ -47,18 +55,23 @@ def build_accelerator(cfg, program=None, *, waves: bool = False,
                 (init_dir / fname).write_text(text)
         # The simulation shell (sim/shell.py) wraps the design: a bulk word source for
         # long host writes, and only its ports visible to VPI (a faster model).
-        return design.text + shell_verilog(TOPLEVEL)
+        # In Icarus every register starts at X: only the reset may define it (sim/icarus.py).
+        text = design.text if simulator == "verilator" else without_power_on_values(design.text)
+        return text + shell_verilog(TOPLEVEL)
 
     key = {"config": cfg.to_dict(), "memories": memories, "generator": generator_version(),
            "program": None if program is None else _images_key(program),
            "init_dir": str(init_dir)}
+    if simulator == "icarus":  # its Verilog also depends on the X transform
+        key["icarus"] = _source_hash(icarus)
     # A cached build reads its $readmemh files at run time: regenerate them if they are gone.
     source = verilog() if init_dir and not init_dir.exists() else verilog
     tag = (f"eie-{cfg.n_pe}pe-{cfg.digest()[:8]}" + ("-prog" if program is not None else "")
            + ("-sram" if memories == "sram" else ""))
-    return build_verilog(source, SHELL, waves=waves, tag=tag, key=key,
-                         extra_args=build_extra_args(cache_dir())
-                         + (trace_extra_args(cache_dir()) if waves else []))
+    extra = [] if simulator == "icarus" else (build_extra_args(cache_dir())
+                                              + (trace_extra_args(cache_dir()) if waves else []))
+    return build_verilog(source, SHELL, waves=waves, tag=tag, key=key, extra_args=extra,
+                         simulator=simulator)
 
 
 def generator_version() -> str:
@@ -78,6 +91,12 @@ def generator_version() -> str:
         h.update(f.name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
+
+
+def _source_hash(module) -> str:
+    import hashlib
+    from pathlib import Path
+    return hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()[:16]
 
 
 def _images_key(program) -> str:
@@ -102,8 +121,10 @@ class VerilatorRun:
 
 
 def run_verilator(program, inputs, *, preload: bool = False, waves=None,
-                  progress=None, memories: str = "amaranth") -> VerilatorRun:
-    """Run ``program`` on integer input vectors ``inputs`` (batch, n_in) in Verilator.
+                  progress=None, memories: str = "amaranth",
+                  simulator: str = "verilator") -> VerilatorRun:
+    """Run ``program`` on integer input vectors ``inputs`` (batch, n_in) in Verilator
+    (or, ``simulator="icarus"``, in Icarus Verilog).
 
     ``memories`` picks the memory view of the simulated Verilog (``"amaranth"`` or
     ``"sram"``: every memory an instance of the behavioural SRAM wrapper).
@@ -113,8 +134,10 @@ def run_verilator(program, inputs, *, preload: bool = False, waves=None,
     cfg = program.cfg
     inputs = np.atleast_2d(np.asarray(inputs, dtype=np.int64))
     build = build_accelerator(cfg, program if preload else None, waves=bool(waves),
-                              memories=memories)
-    with SimLink(build, in_port="host_in", out_port="host_out", waves=waves) as link:
+                              memories=memories, simulator=simulator)
+    link = SimLink(build, in_port="host_in", out_port="host_out", waves=waves,
+                   xcheck=simulator == "icarus")
+    with link:
         driver = HostDriver(link, cfg)
         info = driver.info()
         if not preload:
@@ -126,4 +149,13 @@ def run_verilator(program, inputs, *, preload: bool = False, waves=None,
             results.append(driver.infer(program, x))
             if progress:
                 progress(i + 1, len(inputs))
+    check_x(link)
     return VerilatorRun(results, build, info)
+
+
+def check_x(link) -> None:
+    """Raise if the (closed) link saw an X or Z on a control signal."""
+    if link.x_violations:
+        raise RuntimeError(f"{len(link.x_violations)} X/Z values on control signals in "
+                           f"{link.build.simulator}, first: "
+                           + "; ".join(link.x_violations[:5]))

@@ -36,18 +36,24 @@ class SimLink:
     Parameters
     ----------
     build : VerilatorBuild
-        The design, built by :func:`eiegen.sim.verilator.build_verilog`.
+        The design, built by :func:`eiegen.sim.verilator.build_verilog` for Verilator
+        or Icarus (``build.simulator``).
     in_port, out_port : str
         Names of the top level's input and output stream ports.
     waves : Path, optional
         Write an FST waveform (the build must have been made with ``waves=True``).
+    xcheck : bool
+        Watch the design's control signals for X or Z (a 4-state simulator, i.e. an
+        Icarus build): after :meth:`close`, ``x_report`` lists what was seen
+        (``x_violations`` the X and Z values, ``x_watched`` how many signals).
     """
 
     def __init__(self, build: VerilatorBuild, in_port: str = "i_stream",
                  out_port: str = "o_stream", waves: Path | None = None,
-                 connect_timeout: float = 120.0):
+                 connect_timeout: float = 120.0, xcheck: bool = False):
         self.build = build
         self.cycle = 0
+        self.x_report: list[str] = []
         verilator_env()
         self._tmp = tempfile.TemporaryDirectory(prefix="eiegen-link-")
         path = os.path.join(self._tmp.name, "link.sock")
@@ -60,6 +66,9 @@ class SimLink:
         bulk = os.path.join(self._tmp.name, "bulk.hex")
         env = {"EIEGEN_LINK": path, "EIEGEN_IN": in_port, "EIEGEN_OUT": out_port,
                "EIEGEN_BULK_FILE": bulk}
+        self._xcheck = os.path.join(self._tmp.name, "xcheck.txt") if xcheck else ""
+        if xcheck:
+            env["EIEGEN_XCHECK"] = self._xcheck
         self._plusargs = [f"+EIEGEN_BULK={bulk}"]
         self._thread = threading.Thread(target=self._run_sim, args=(env, waves), daemon=True)
         self._thread.start()
@@ -76,8 +85,10 @@ class SimLink:
         try:
             # The model writes its trace to the path given with --trace-file (default
             # dump.fst in the test directory), so several links can trace at once.
-            trace = ["--trace-file", str(Path(waves).resolve())] if waves else []
-            get_runner("verilator").test(
+            # (Icarus writes <toplevel>.fst into the build folder instead)
+            trace = (["--trace-file", str(Path(waves).resolve())]
+                     if waves and self.build.simulator == "verilator" else [])
+            get_runner(self.build.simulator).test(
                 test_module="eiegen.sim.cocotb_link", hdl_toplevel=self.build.toplevel,
                 hdl_toplevel_lang="verilog", build_dir=self.build.build_dir,
                 test_dir=self._tmp.name, extra_env=env, waves=bool(waves),
@@ -150,7 +161,14 @@ class SimLink:
             f.close()
         self._conn = None
         self._thread.join(timeout=60)
+        if self._xcheck and os.path.exists(self._xcheck):
+            self.x_report = Path(self._xcheck).read_text().splitlines()
         self._tmp.cleanup()
+
+    @property
+    def x_violations(self) -> list[str]:
+        """The X or Z values seen on control signals (``xcheck``; after close)."""
+        return [line for line in self.x_report if not line.startswith("#")]
 
     def __enter__(self):
         return self

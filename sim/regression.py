@@ -18,7 +18,7 @@ weights, mostly zero activations).
 
 Replay one case (prints what it is and whether it passes)::
 
-    python -m eiegen.sim.regression --config n4 --seed 17 [--sim verilator|amaranth|model]
+    python -m eiegen.sim.regression --config n4 --seed 17 [--sim verilator|icarus|amaranth|model]
 """
 
 from __future__ import annotations
@@ -267,17 +267,22 @@ def check_case(case: Case, outputs, counters, sim: str, seconds: float = 0.0) ->
                       seconds)
 
 
-def run_verilator_cases(config: str, seeds, *, progress=None) -> list:
-    """Run every case of ``config`` in one Verilator session (one build per config)."""
+def run_verilator_cases(config: str, seeds, *, progress=None,
+                        simulator: str = "verilator") -> list:
+    """Run every case of ``config`` in one Verilator session (one build per config);
+    ``simulator="icarus"``: in Icarus Verilog, with every control signal watched for X
+    (raises if one was seen)."""
     from .driver import HostDriver
-    from .harness import build_accelerator
+    from .harness import build_accelerator, check_x
     from .link import SimLink
 
     cfg = config_by_name(config)
     cases = [make_case(config, s) for s in seeds]
-    build = build_accelerator(cfg)
+    build = build_accelerator(cfg, simulator=simulator)
     results = []
-    with SimLink(build, in_port="host_in", out_port="host_out") as link:
+    link = SimLink(build, in_port="host_in", out_port="host_out",
+                   xcheck=simulator == "icarus")
+    with link:
         driver = HostDriver(link, cfg)
         driver.info()
         for case in cases:
@@ -287,10 +292,11 @@ def run_verilator_cases(config: str, seeds, *, progress=None) -> list:
             driver.load(case.program)
             runs = [driver.infer(case.program, x) for x in case.inputs]
             results.append(check_case(case, [r.outputs for r in runs],
-                                      [r.counters for r in runs], "verilator",
+                                      [r.counters for r in runs], simulator,
                                       time.monotonic() - start))
             if progress:
                 progress(results[-1])
+    check_x(link)
     return results
 
 
@@ -337,11 +343,12 @@ def main(argv=None) -> int:
                     "cycle model.")
     ap.add_argument("--config", required=True, choices=sorted(CONFIGS))
     ap.add_argument("--seed", type=int, nargs="+", required=True)
-    ap.add_argument("--sim", choices=("verilator", "amaranth", "model"), default="verilator")
+    ap.add_argument("--sim", choices=("verilator", "icarus", "amaranth", "model"),
+                    default="verilator")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every counter")
     args = ap.parse_args(argv)
-    if args.sim == "verilator":
-        results = run_verilator_cases(args.config, args.seed)
+    if args.sim in ("verilator", "icarus"):
+        results = run_verilator_cases(args.config, args.seed, simulator=args.sim)
     elif args.sim == "amaranth":
         results = run_amaranth_cases(args.config, args.seed)
     else:

