@@ -241,3 +241,97 @@ def test_build_refuses_impossible_clocks(capsys, tmp_path, clock):
     rc, _, err = run(capsys, "build", "--board", "icebreaker", "--no-tools", "--clock", clock,
                      "-o", tmp_path / "b")
     assert rc == 2 and "--clock" in err and not (tmp_path / "b").exists()
+
+
+# ---- one line for every failure, a bug kept visible (issue 19, item 10) ----
+
+def test_environment_errors_are_one_line(capsys, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    rc, _, err = run(capsys, "compile", "--example", "-o", tmp_path / "afile" / "p")
+    assert rc == 2 and err.count("\n") <= 2 and "Traceback" not in err
+    (tmp_path / "cfg.json").write_bytes(b'{"n_pe": \xff}')
+    rc, _, err = run(capsys, "verilog", "--config", tmp_path / "cfg.json", "-o", tmp_path / "e.v")
+    assert rc == 2 and "error:" in err and err.count("\n") == 1
+    rc, _, err = run(capsys, "verilog", "--config", tmp_path, "-o", tmp_path / "x" / "e.v")
+    assert rc == 2 and err.count("\n") == 1
+
+
+def test_argument_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["run", "prog", "--port", "loop://", "--timeout", "nan"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1
+    assert "--timeout: expected a finite number above 0 up to 3600 (seconds), got 'nan'" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "p", "--port", "loop://", "--clock", "0"], ["run", "p", "--port", "x", "--baud", "0"],
+    ["run", "p", "--port", "x", "--clock", "inf"], ["run", "p", "--port", "x", "--limit", "-1"],
+    ["simulate", "p", "--limit", "0"], ["simulate", "p", "--clock-mhz", "nan"],
+    ["demo", "--limit", "0"], ["demo", "--clock-mhz", "inf"],
+    ["asic", "--layers", "a,b"], ["asic", "--density", "nan"], ["asic", "--inputs", "0"],
+    ["compress", "m.npz", "--sparsity", "nan"], ["compress", "m.npz", "--lr", "-1"],
+    ["compile", "m.npz", "--sqnr-warn", "nan"],
+])
+def test_numeric_options_refused_when_parsed(capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and capsys.readouterr().err.count("\n") == 1
+
+
+def _boom(exc):
+    def func(args):
+        raise exc
+    return func
+
+
+def test_internal_errors_say_bug_and_debug_shows_traceback(capsys, monkeypatch):
+    import eiegen.commands.info as info
+
+    monkeypatch.setattr(info, "run", _boom(ZeroDivisionError("division by zero")))
+    monkeypatch.delenv("EIEGEN_DEBUG", raising=False)
+    rc, _, err = run(capsys, "info", "p")
+    assert rc == 3 and "Traceback" not in err
+    assert "internal error: ZeroDivisionError: division by zero" in err
+    assert "this is a bug in eiegen; run with EIEGEN_DEBUG=1 for the traceback" in err
+    monkeypatch.setenv("EIEGEN_DEBUG", "1")
+    rc, _, err = run(capsys, "info", "p")
+    assert rc == 3 and "Traceback (most recent call last)" in err
+
+
+def test_interrupt_and_memory_and_zip_errors(capsys, monkeypatch):
+    import zipfile
+
+    import eiegen.commands.info as info
+
+    monkeypatch.setattr(info, "run", _boom(KeyboardInterrupt()))
+    assert run(capsys, "info", "p")[::2] == (130, "eiegen info: interrupted\n")
+    monkeypatch.setattr(info, "run", _boom(MemoryError()))
+    rc, _, err = run(capsys, "info", "p")
+    assert rc == 2 and err.startswith("eiegen info: error: out of memory")
+    monkeypatch.setattr(info, "run", _boom(zipfile.BadZipFile("Bad CRC-32 for file 'x.npy'")))
+    rc, _, err = run(capsys, "info", "p")
+    assert rc == 2 and "corrupt .npz/zip archive: Bad CRC-32" in err
+
+
+def test_sigint_in_a_real_process_exits_130(tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from eiegen.cli import main; "
+                             "sys.exit(main())", "demo", "-o", str(tmp_path / "d")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)  # inside the training
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "eiegen demo: interrupted"
+    assert not (tmp_path / "d").exists()
+
+
+def test_demo_refuses_a_config_the_mlp_does_not_fit_at_once(capsys, tmp_path):
+    import time
+    start = time.monotonic()
+    rc, _, err = run(capsys, "demo", "--pe", 4, "-o", tmp_path / "d")
+    assert rc == 2 and "digits MLP does not fit 4 PEs" in err and "act_depth=64" in err
+    assert time.monotonic() - start < 5 and not (tmp_path / "d").exists()

@@ -113,3 +113,33 @@ def test_simulate_rejects_bad_labels(saved_case, capsys):
     assert main(["simulate", str(tmp / "prog"), "--inputs", str(tmp / "odd.npz")]) == 2
     assert "needs x (and y) or x_test (and y_test)" in capsys.readouterr().err
     assert not (tmp / "rep").exists()
+
+
+# ---- refused before the build, nothing written (issue 19, items 9 and 10) ----
+
+@pytest.mark.parametrize("make, argv, match", [
+    (lambda n: np.full((2, n), np.nan), [], r"1?\d* NaN or infinite value\(s\), the first at "
+                                            r"sample 0, feature 0"),
+    (lambda n: np.full((2, n), np.inf), [], "NaN or infinite"),
+    (lambda n: np.zeros((0, n)), [], "hold no samples"),
+    (lambda n: np.zeros((2, n), dtype=complex), [], "must be real numbers"),
+    (lambda n: np.zeros((2, n)), ["--waves", "nowhere/w.fst"], "folder nowhere does not exist"),
+])
+def test_simulate_refuses_before_building(saved_case, capsys, make, argv, match, monkeypatch):
+    case, tmp = saved_case
+    monkeypatch.chdir(tmp)
+    np.save(tmp / "in.npy", make(case.program.n_in))
+    rc = main(["simulate", "prog", "--inputs", "in.npy", "-o", "rep"] + argv)
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and not (tmp / "rep").exists()
+    assert __import__("re").search(match, err), err
+
+
+def test_read_inputs_refuses_a_limit_below_one(saved_case):
+    from eiegen.cli import CliError
+    from eiegen.commands.simulate import read_inputs
+
+    case, tmp = saved_case
+    with pytest.raises(CliError, match="--limit must be at least 1, got -1"):
+        read_inputs(tmp / "x.npy", case.program, limit=-1)  # x[:-1] dropped the last input
+    assert len(read_inputs(tmp / "x.npy", case.program, limit=1).x_int) == 1

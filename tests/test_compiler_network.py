@@ -175,3 +175,31 @@ def test_unreadable_files(tmp_path):
         pass
     with pytest.raises(NetworkError, match="no layers found"):
         Network.load(empty)
+
+
+# ---- silent degradation refused (issue 19, item 9) ----
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda a: a["layer0.weight"].__setitem__((0, 0), 1e300), "weight holds 1e\\+300, beyond"),
+    (lambda a: a["layer0.bias"].__setitem__(0, 1e300), "bias holds 1e\\+300"),
+    (lambda a: a.__setitem__("layer0.weight", a["layer0.weight"] + 1j),
+     "complex values \\(the imaginary part would be lost\\)"),
+    (lambda a: a.__setitem__("layer0.weight", a["layer0.weight"] > 0), "got booleans"),
+    (lambda a: a.__setitem__("layer01.weight", a["layer1.weight"]), "unexpected key 'layer01.weight'"),
+    (lambda a: a.__setitem__("layer00.weight", a["layer0.weight"]), "unexpected key 'layer00.weight'"),
+])
+def test_absurd_or_ambiguous_networks_refused(tmp_path, edit, match):
+    rng = np.random.default_rng(0)
+    a = {"layer0.weight": rng.normal(size=(3, 4)), "layer0.bias": rng.normal(size=3),
+         "layer1.weight": rng.normal(size=(2, 3))}
+    edit(a)
+    np.savez(tmp_path / "m.npz", **a)
+    with pytest.raises(NetworkError, match=match):
+        Network.load(tmp_path / "m.npz")
+
+
+def test_nan_codebook_refused():
+    cb = np.array([0.0, 0.5, np.nan])
+    idx = np.array([[0, 1], [1, 0]])
+    with pytest.raises(NetworkError, match="codebook contains NaN or infinity"):
+        Layer(weight=np.array([[0.0, 0.5], [0.5, 0.0]]), codebook=cb, indices=idx)
