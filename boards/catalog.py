@@ -95,7 +95,7 @@ BOARDS = {
         # (2048 words addressed, 13-bit pointers: logic cells are the tight resource).
         config=dict(n_pe=4, entries_per_word=2, spmat_depth=2048, ptr_depth=512,
                     act_depth=80, bias_depth=128, max_layers=3, queue_depth=2, act_bits=8,
-                    weight_bits=8, acc_bits=16),
+                    weight_bits=8, acc_bits=16, acc_saturate=0),
         spram_spmat=True, led_activity=1, led_error=0,
         notes="sparse matrix in SPRAM (one 16K x 16 block per PE), other memories in EBR"),
     "ulx3s": Board(

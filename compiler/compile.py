@@ -91,7 +91,7 @@ def fit_problems(layers, cfg: ArchConfig) -> list[str]:
 
 
 def compile_network(net: Network, cfg: ArchConfig, calibration=None,
-                    balance: bool = False, *, acc_policy: str = "saturate",
+                    balance: bool = False, *, acc_policy: str | None = None,
                     headroom_bits: int = ACC_HEADROOM_BITS) -> Program:
     """Compile ``net`` for ``cfg``.
 
@@ -110,7 +110,8 @@ def compile_network(net: Network, cfg: ArchConfig, calibration=None,
         How each layer's weight format leaves room in the accumulator
         (compiler/formats.py, docs/fixed-point.md): ``"saturate"`` (room for the
         calibration's partial sums times ``2**headroom_bits``; the hardware saturates
-        beyond it) or ``"worst_case"`` (room for any input; EIE's rule).
+        beyond it) or ``"worst_case"`` (room for any input; EIE's rule). Default: the
+        one the hardware allows (``"saturate"`` when ``cfg.acc_saturate``).
     """
     check_fits(net, cfg)
     net = _quantize(net, cfg)

@@ -191,12 +191,20 @@ def _calibrated_weight_format(cb, counts, bias, frac_in: int, peak: float, headr
 
 
 def choose_formats(net, cfg: ArchConfig, calibration: np.ndarray, *,
-                   acc_policy: str = "saturate",
+                   acc_policy: str | None = None,
                    headroom_bits: int = ACC_HEADROOM_BITS) -> list[LayerFormat]:
     """Formats for every layer of a quantized network, from float calibration inputs.
 
     ``acc_policy`` (:data:`ACC_POLICIES`) and ``headroom_bits`` choose ``frac_w``; see
-    the module docstring."""
+    the module docstring. The default follows the hardware: ``"saturate"`` when its
+    accumulators saturate (``cfg.acc_saturate``), else ``"worst_case"``, the only rule
+    that is safe for a wrapping accumulator."""
+    if acc_policy is None:
+        acc_policy = "saturate" if cfg.acc_saturate else "worst_case"
+    if acc_policy == "saturate" and not cfg.acc_saturate:
+        raise ValueError("the calibrated accumulator policy ('saturate') needs saturating "
+                         "accumulators, but this config has acc_saturate = 0 (they wrap): "
+                         "use acc_policy 'worst_case' or set acc_saturate to 1")
     if acc_policy not in ACC_POLICIES:
         raise ValueError(f"acc_policy must be one of {', '.join(ACC_POLICIES)}, "
                          f"got {acc_policy!r}")

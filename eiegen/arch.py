@@ -37,6 +37,7 @@ _RANGES = {
     "bias_depth": (1, 1 << 16, "bias memory entries per PE"),
     "max_layers": (1, 64, "layer descriptors (and codebooks) the control unit holds"),
     "merge_padding": (0, 1, "1: a padding entry issues together with the entry after it"),
+    "acc_saturate": (0, 1, "1: the accumulators saturate and count it; 0: they wrap (EIE)"),
 }
 
 
@@ -78,6 +79,13 @@ class ArchConfig:
         after it whenever the padding entry's word is already read, so padding costs no
         cycle there (docs/architecture.md, "One PE"). 0: every entry takes one cycle, as
         in EIE.
+    acc_saturate : int
+        1 (default): each addition into an accumulator saturates at ``acc_bits`` and the
+        PE counts the clamps (a performance counter), so the compiler may size the weight
+        formats from calibrated partial sums and keep the codebook's precision
+        (docs/fixed-point.md). 0: the accumulators wrap, as in EIE, the compiler proves
+        that no input can make them wrap, and there is no counter: the choice for boards
+        where the clamp's logic does not fit (the iCEBreaker).
     """
 
     n_pe: int = 4
@@ -94,6 +102,7 @@ class ArchConfig:
     bias_depth: int = 256
     max_layers: int = 8
     merge_padding: int = 1
+    acc_saturate: int = 1
 
     def __post_init__(self):
         for f in fields(self):

@@ -27,14 +27,18 @@ MAX_ARRAY_BYTES = 2 << 30
 
 
 def read_regular(path, *, limit: int, what: str, error=ValueError, inside=None) -> bytes:
-    """The bytes of ``path``, which must be a regular file (not a device, pipe, folder or
-    symbolic link) of at most ``limit`` bytes and, with ``inside``, lie in that folder."""
+    """The bytes of ``path``, which must be a regular file or a pipe (not a device or a
+    folder) of at most ``limit`` bytes; with ``inside``, a regular file (not a symbolic
+    link) in that folder."""
     path = Path(path)
     try:
-        st = os.lstat(path)
+        # a link the user made (cfg.json -> configs/ulx3s.json) is followed; inside a
+        # folder whose contents are untrusted (``inside``, a program) it is refused
+        st = os.lstat(path) if inside is not None else os.stat(path)
     except FileNotFoundError:
         raise error(f"{what} {path} does not exist") from None
-    if not stat.S_ISREG(st.st_mode):
+    # a pipe (`--config <(eiegen config --board icebreaker)`) is read up to the limit
+    if not (stat.S_ISREG(st.st_mode) or (inside is None and stat.S_ISFIFO(st.st_mode))):
         kind = ("a folder" if stat.S_ISDIR(st.st_mode) else
                 "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file")
         raise error(f"{what} {path} is {kind}; a regular file is needed")

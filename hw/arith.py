@@ -106,15 +106,21 @@ class ArithmeticUnit(wiring.Component):
         # carry-chain bit, one XOR, and a 2:1 mux per bit after the chain (this adder is
         # near the ULX3S critical path: no comparators, no second adder). Both bypass
         # registers take the clamped sum, so a bypassed base is the saturated one.
-        x_wide = Signal(signed(cfg.acc_bits + 1))
-        x_over = Signal()
-        m.d.comb += [
-            x_wide.eq(base + x_prod),
-            x_over.eq(x_wide[-1] ^ x_wide[-2]),
-            x_sum.eq(Mux(x_over, Cat((~x_wide[-1]).replicate(cfg.acc_bits - 1), x_wide[-1]),
-                         x_wide[:cfg.acc_bits])),
-            self.saturated.eq(x_valid & x_over),
-        ]
+        # With acc_saturate = 0 the sum wraps (EIE; the compiler's worst-case formats
+        # then prove it never does) and the clamp's logic is not built at all.
+        if cfg.acc_saturate:
+            x_wide = Signal(signed(cfg.acc_bits + 1))
+            x_over = Signal()
+            m.d.comb += [
+                x_wide.eq(base + x_prod),
+                x_over.eq(x_wide[-1] ^ x_wide[-2]),
+                x_sum.eq(Mux(x_over, Cat((~x_wide[-1]).replicate(cfg.acc_bits - 1),
+                                         x_wide[-1]),
+                             x_wide[:cfg.acc_bits])),
+                self.saturated.eq(x_valid & x_over),
+            ]
+        else:
+            m.d.comb += x_sum.eq(base + x_prod)
         m.d.sync += [w_valid.eq(x_valid), w_row.eq(x_row), w_sum.eq(x_sum),
                      v_valid.eq(w_valid), v_row.eq(w_row), v_sum.eq(w_sum)]
 

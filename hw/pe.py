@@ -153,10 +153,11 @@ class ProcessingElement(wiring.Component):
             with m.Elif(self.count_en & event):
                 m.d.sync += counter.eq(counter + 1)
 
-        with m.If(self.clear):
-            m.d.sync += self.saturated.eq(0)
-        with m.Elif(self.count_en & arith.saturated & ~self.saturated.all()):
-            m.d.sync += self.saturated.eq(self.saturated + 1)
+        if self.cfg.acc_saturate:  # a wrapping accumulator has nothing to count: reads 0
+            with m.If(self.clear):
+                m.d.sync += self.saturated.eq(0)
+            with m.Elif(self.count_en & arith.saturated & ~self.saturated.all()):
+                m.d.sync += self.saturated.eq(self.saturated + 1)
 
         values = (self.src_data.as_signed(), self.busy, self.starved, self.stalled,
                   self.saturated)

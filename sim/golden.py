@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eiegen.fixedpoint import requantize, signed_range
+from eiegen.fixedpoint import requantize, signed_range, wrap
 
 __all__ = ["LayerMatrix", "layer_matrix", "accumulate", "run_golden", "run_float",
            "saturation_counters", "COUNTER_MAX"]
@@ -71,10 +71,14 @@ def layer_matrix(program, layer: int) -> LayerMatrix:
     return m
 
 
-def accumulate(m: LayerMatrix, a: np.ndarray, acc_bits: int):
+def accumulate(m: LayerMatrix, a: np.ndarray, acc_bits: int, saturate: bool = True):
     """``(acc, saturations)`` for a batch ``a`` of shape (n_in, batch): each row's
     column-ordered saturating sum ``bias + W @ a`` and how many of its additions were
-    clamped, both (n_out, batch)."""
+    clamped, both (n_out, batch). With ``saturate=False`` (``acc_saturate = 0``) the sum
+    wraps at ``acc_bits`` instead, which makes it independent of the order."""
+    if not saturate:
+        return _wrapped_sums(m, a, acc_bits), np.zeros((len(m.row_start) - 1, a.shape[1]),
+                                                       dtype=np.int64)
     batch = a.shape[1]
     n_out = len(m.row_start) - 1
     lo, hi = signed_range(acc_bits)
@@ -116,6 +120,22 @@ def accumulate(m: LayerMatrix, a: np.ndarray, acc_bits: int):
     return out, sat
 
 
+def _wrapped_sums(m: LayerMatrix, a: np.ndarray, acc_bits: int) -> np.ndarray:
+    """wrap(bias + W @ a): int64 prefix sums wrap modulo 2**64, so they are exact modulo
+    2**acc_bits whatever the order."""
+    batch = a.shape[1]
+    out = np.empty((len(m.row_start) - 1, batch), dtype=np.int64)
+    chunk = max(1, (1 << 22) // max(1, len(m.rows)))
+    with np.errstate(over="ignore"):
+        for b0 in range(0, batch, chunk):
+            prod = m.weights[:, None] * a[m.cols, b0:b0 + chunk]
+            csum = np.zeros((len(m.rows) + 1, prod.shape[1]), dtype=np.int64)
+            np.cumsum(prod, axis=0, out=csum[1:])
+            out[:, b0:b0 + chunk] = (csum[m.row_start[1:]] - csum[m.row_start[:-1]]
+                                     + m.bias[:, None])
+    return wrap(out, acc_bits)
+
+
 def _ordered_sums(m: LayerMatrix, rows, ab, lo: int, hi: int):
     """Saturating sums of ``rows`` entry by entry in their (column) order, vectorised over
     the rows and the batch: what the x_ stage of hw/arith.py does."""
@@ -151,7 +171,8 @@ def run_golden(program, x_int, *, accumulators: bool = False, saturations: bool 
     outs, accs, sats = [], [], []
     n_pe = cfg.n_pe
     for k, lp in enumerate(program.layers):
-        acc, sat = accumulate(layer_matrix(program, k), a, cfg.acc_bits)
+        acc, sat = accumulate(layer_matrix(program, k), a, cfg.acc_bits,
+                              saturate=bool(cfg.acc_saturate))
         a = requantize(acc, lp.shift, cfg.act_bits, lp.relu)
         # row i belongs to PE i % n_pe
         per_pe = np.zeros((n_pe, sat.shape[1]), dtype=np.int64)

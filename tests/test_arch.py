@@ -24,6 +24,7 @@ RANGES = {
     "bias_depth": (1, 1 << 16),
     "max_layers": (1, 64),
     "merge_padding": (0, 1),
+    "acc_saturate": (0, 1),
 }
 
 

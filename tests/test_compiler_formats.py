@@ -297,3 +297,13 @@ def test_worst_case_is_reached_and_tight():
     assert reached == worst_case(codebook, indices, layer.bias, fmt.frac_in, fmt.frac_w, cfg)
     assert fmt.acc_worst_bits == reached.bit_length() + 1
     assert reached < 1 << (cfg.acc_bits - 1) <= 2 * reached  # frac_w + 1 would overflow
+
+
+def test_the_default_policy_follows_the_accumulator_hardware():
+    net = random_network(3, [20, 8], density=0.5)
+    x = np.random.default_rng(0).uniform(-1, 1, size=(16, 20))
+    (sat,) = choose_formats(net, ArchConfig(), x)
+    (wrapping,) = choose_formats(net, ArchConfig(acc_saturate=0), x)
+    assert sat.acc_policy == "saturate" and wrapping.acc_policy == "worst_case"
+    with pytest.raises(ValueError, match="acc_saturate"):
+        choose_formats(net, ArchConfig(acc_saturate=0), x, acc_policy="saturate")

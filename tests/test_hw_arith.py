@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from eiegen.arch import ArchConfig
-from eiegen.fixedpoint import signed_range
+from eiegen.fixedpoint import signed_range, wrap
 from eiegen.hw.arith import ArithmeticUnit
 from eiegen.hw.simulation import simulate
 
@@ -132,3 +132,29 @@ def test_accumulator_saturates_and_flags_each_clamp():
     lag = dut.latency - 2
     assert flags[lag:lag + len(acts)] == [0, 0, 1, 1, 1, 0, 0, 0, 0, 1, 1]
     assert sum(flags) == 5
+
+
+def test_a_wrapping_accumulator_wraps_and_never_flags():
+    # acc_saturate = 0 (EIE; the iCEBreaker): the same additions as above wrap modulo
+    # 2**16 and no clamp is ever flagged
+    cfg = ArchConfig(act_bits=8, weight_bits=8, acc_bits=16, act_depth=2, acc_saturate=0)
+    dut = ArithmeticUnit(cfg, codebook_init=[0, 127, -127] + [0] * 13)
+    acts = [127] * 5 + [-127] * 3 + [127] * 3
+    vs = [1] * 8 + [2] * 3
+    flags = []
+
+    async def bench(ctx):
+        for act, v in zip(acts, vs):
+            ctx.set(dut.inp.valid, 1)
+            ctx.set(dut.inp.payload, {"act": act, "v": v, "z": 0, "first": 1})
+            await ctx.tick()
+            flags.append(ctx.get(dut.saturated))
+        ctx.set(dut.inp.valid, 0)
+        for _ in range(dut.latency + 1):
+            await ctx.tick()
+        exact = sum(a * [0, 127, -127][v] for a, v in zip(acts, vs))
+        # the saturating unit ends at -32768 (test above); wrapping gives the exact sum
+        assert ctx.get(dut.acc.data[0]) == wrap(exact, 16) == exact == -16129
+
+    simulate(dut, bench)
+    assert not any(flags)

@@ -165,6 +165,21 @@ def test_saturation_depends_on_column_order():
     assert acc[0].tolist() == [0, 0] and sat.tolist() == [[0]]
 
 
+def test_a_wrapping_accumulator_wraps_in_any_order():
+    # acc_saturate = 0 (EIE, the iCEBreaker): both orders wrap to the exact sum, 0, and
+    # nothing is counted; the compiler then proves the wrap never happens on real inputs
+    net, program = _two_row_program([1, 1, 1, 2, 2, 2], [2, 2, 2, 1, 1, 1])
+    program.cfg = program.cfg.replace(acc_saturate=0)
+    x = np.full((1, 6), 127)
+    (out,), (acc,), (sat,) = run_golden(program, x, accumulators=True, saturations=True)
+    assert acc[0].tolist() == [0, 0] and sat.tolist() == [[0]]
+    program.images["codebook"][:16] = [0, 127, 127] + [0] * 13  # 6 * 16129 wraps
+    program.layers[0].codebook_q = [0, 127, 127] + [0] * 13
+    program.__dict__.pop("_golden_cache", None)
+    (out,), (acc,), (sat,) = run_golden(program, x, accumulators=True, saturations=True)
+    assert acc[0].tolist() == [6 * 16129 - (1 << 16)] * 2 and sat.tolist() == [[0]]
+
+
 def test_golden_batches_mix_saturating_and_plain_rows():
     # a batch in which some (row, input) pairs saturate and others do not, over several
     # chunks of the vectorised path, against the reference one input at a time

@@ -53,6 +53,14 @@ def register(sub) -> None:
                    help="program folder to write (default: prog)")
     p.add_argument("--json", type=Path,
                    help="also write the statistics and the fidelity report as JSON here")
+    p.add_argument("--acc-policy", choices=("saturate", "worst_case"),
+                   help="how weight formats leave room in the accumulator: 'saturate' "
+                        "(calibrated partial sums x 2**headroom; the default where the "
+                        "config's accumulators saturate) or 'worst_case' (no input can "
+                        "overflow; EIE's rule, the default where they wrap)")
+    p.add_argument("--headroom-bits", type=number(int, 0, 16, what="bits"), default=2,
+                   help="accumulator headroom over the calibrated peak, with --acc-policy "
+                        "saturate (default 2: room for 4x the calibration's partial sums)")
     p.add_argument("--sqnr-warn", type=number(float, -1000, 1000, what="dB"), default=40.0,
                    metavar="DB",
                    help="warn about layers whose SQNR against the float network on the "
@@ -65,7 +73,7 @@ def run(args) -> int:
     from eiegen.compiler.compile import compile_network, default_calibration
     from eiegen.compiler.examples import example_network
     from eiegen.compiler.model_import import import_model
-    from eiegen.compiler.program import Program
+    from eiegen.compiler.program import Program, ProgramError
     from eiegen.compiler.stats import format_stats, program_stats
     from eiegen.safeio import atomic_write_text, check_output
     from eiegen.sim.fidelity import measure_fidelity
@@ -88,7 +96,13 @@ def run(args) -> int:
         calibration_source = DEFAULT_CALIBRATION
     else:
         calibration_source = f"{args.calibration} ({len(calibration)} inputs)"
-    program = compile_network(net, cfg, calibration=calibration, balance=args.balance)
+    try:
+        program = compile_network(net, cfg, calibration=calibration, balance=args.balance,
+                                  acc_policy=args.acc_policy, headroom_bits=args.headroom_bits)
+    except ValueError as e:  # a policy the config's accumulators cannot honour
+        if isinstance(e, ProgramError):
+            raise
+        raise CliError(str(e)) from None
     if calibration_source == DEFAULT_CALIBRATION:
         # The formats are chosen from this range, so say which one it is (issue 18).
         print(f"eiegen compile: warning: no --calibration given: assuming inputs uniform in "
