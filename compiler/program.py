@@ -395,6 +395,18 @@ def _layers_from_manifest(m: dict, cfg: ArchConfig, mpath: Path) -> list:
     if m.get("input_frac") != layers[0].fmt.frac_in:
         problems.append(f"input_frac {m.get('input_frac')!r} is not layer 0's frac_in "
                         f"{layers[0].fmt.frac_in}")
+    # An activation format chosen for other act_bits: the calibrated peak no longer fits
+    # (a format already at the lowest fraction clips by design, so it is not judged)
+    from .formats import _FRAC_MIN
+    hi = (1 << (cfg.act_bits - 1)) - 1
+    for k, lp in enumerate(layers):
+        for which, frac, peak in (("input", lp.fmt.frac_in, lp.fmt.calib_max_in),
+                                  ("output", lp.fmt.frac_out, lp.fmt.calib_max_out)):
+            if (isinstance(peak, (int, float)) and peak > 0 and frac > _FRAC_MIN
+                    and round(peak * 2.0 ** frac) > hi):
+                problems.append(f"layer {k}'s {which} format (frac {frac}) does not hold its "
+                                f"calibrated peak {peak:g} in act_bits={cfg.act_bits}")
+                break
     ptr = bias = 0
     base = [0] * cfg.n_pe
     for k, lp in enumerate(layers):

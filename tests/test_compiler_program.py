@@ -428,3 +428,9 @@ def test_nan_codebook_never_written_as_json_nan(tmp_path):
     with pytest.raises(ProgramError, match="NaN or infinite"):
         prog.save(tmp_path / "prog")
     assert not (tmp_path / "prog").exists()
+
+
+def test_act_bits_edit_caught_even_with_the_checksum_recomputed(tmp_path):
+    out = _edited(tmp_path, lambda m: m["config"].__setitem__("act_bits", 8))
+    with pytest.raises(ProgramError, match="does not hold its calibrated peak .* act_bits=8"):
+        Program.load(out)
