@@ -76,7 +76,14 @@ def import_onnx(model) -> Network:
         source = "ONNX model"
     graph = model.graph
     builder = ChainBuilder(source, SUPPORTED)
-    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+
+    def to_array(t):
+        try:
+            return numpy_helper.to_array(t)
+        except Exception as e:  # a corrupt tensor: undefined type, wrong data size
+            raise NetworkError(f"{source}: tensor {t.name!r} cannot be read: {e}") from None
+
+    consts = {t.name: to_array(t) for t in graph.initializer}
     inputs = [i for i in graph.input if i.name not in consts]
     if len(inputs) != 1:
         raise UnsupportedModelError(f"{source}: the graph has {len(inputs)} inputs "
@@ -96,6 +103,9 @@ def import_onnx(model) -> Network:
         return consts[name]
 
     for node in graph.node:
+        if not node.output:  # only a corrupt file has such a node
+            raise UnsupportedModelError(f"{source}: node {node.name!r} ({node.op_type}) has "
+                                        f"no output")
         label = node.name or node.output[0]
         op = node.op_type
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -104,7 +114,7 @@ def import_onnx(model) -> Network:
         if op == "Constant":
             if "value" not in attrs:
                 raise builder.refuse(label, op, "holds no tensor 'value'")
-            consts[node.output[0]] = numpy_helper.to_array(attrs["value"])
+            consts[node.output[0]] = to_array(attrs["value"])
             continue
         if op == "Identity" and node.input and node.input[0] in consts:
             consts[node.output[0]] = consts[node.input[0]]
@@ -121,8 +131,11 @@ def import_onnx(model) -> Network:
             w = b if attrs.get("transB", 0) else b.T
             w = attrs.get("alpha", 1.0) * np.asarray(w, dtype=np.float64)
             bias = None
-            if len(node.input) > 2 and node.input[2]:
+            if len(node.input) > 2 and node.input[2] and w.ndim == 2:  # (fc refuses others)
                 c = np.asarray(const(node, node.input[2], "bias"), dtype=np.float64)
+                if c.size not in (1, w.shape[0]):  # 1: broadcast to every output
+                    raise builder.refuse(label, op, f"has a bias of {c.size} values for "
+                                                    f"{w.shape[0]} outputs")
                 bias = attrs.get("beta", 1.0) * np.broadcast_to(c.reshape(-1) if c.size > 1
                                                                 else c, (w.shape[0],))
             builder.fc(label, op, w, bias)
