@@ -148,6 +148,22 @@ class Program:
         v, z = unpack_entries(words, cfg.index_bits, cfg.rel_bits, cfg.entries_per_word)
         return v[:n], z[:n]
 
+    def colmask(self, pe: int) -> list[int]:
+        """PE ``pe``'s column-mask memory image (``ArchConfig.col_filter``), derived from
+        its pointers: per layer ``ceil(n_in / n_pe)`` rows (the LNZD's rows), the layers
+        one after the other; bit ``l`` of row ``r`` says whether the PE has entries
+        (padding included) in column ``r * n_pe + l``."""
+        n = self.cfg.n_pe
+        words = []
+        weights = 1 << np.arange(n, dtype=object)
+        for k, lp in enumerate(self.layers):
+            has = np.diff(self.layer_pointers(k, pe)) != 0
+            rows = -(-lp.n_in // n)
+            bits = np.zeros(rows * n, dtype=bool)
+            bits[:lp.n_in] = has
+            words += [int(b @ weights) for b in bits.reshape(rows, n).astype(object)]
+        return words
+
     def layer_pointers(self, layer: int, pe: int) -> np.ndarray:
         lp = self.layers[layer]
         return self.images[f"pe{pe}.ptr"][lp.ptr_base:lp.ptr_base + lp.n_in + 1].astype(np.int64)

@@ -38,6 +38,10 @@ _RANGES = {
     "max_layers": (1, 64, "layer descriptors (and codebooks) the control unit holds"),
     "merge_padding": (0, 1, "1: a padding entry issues together with the entry after it"),
     "acc_saturate": (0, 1, "1: the accumulators saturate and count it; 0: they wrap (EIE)"),
+    "col_filter": (0, 1, "1: a PE takes only the broadcasts of columns it has entries in"),
+    "broadcast_width": (1, 4, "non-zero activations the LNZD broadcasts per cycle"),
+    "bias_reset": (0, 1, "1: the bias is the accumulator's value before a row's first "
+                         "product (no preload pass)"),
 }
 
 
@@ -86,6 +90,21 @@ class ArchConfig:
         (docs/fixed-point.md). 0: the accumulators wrap, as in EIE, the compiler proves
         that no input can make them wrap, and there is no counter: the choice for boards
         where the clamp's logic does not fit (the iCEBreaker).
+    col_filter : int
+        1: every PE holds one bit per input column and layer (``colmask``, written with
+        the program) saying whether it has entries in that column; it takes only those
+        broadcasts into its queue, and a broadcast waits only for the PEs that take it; a
+        column no PE has entries in is not broadcast at all. 0 (default): every PE takes
+        every non-zero activation, as in EIE.
+    broadcast_width : int
+        Non-zero activations of the current LNZD row offered together per cycle (1..4,
+        at most ``queue_depth``); each PE's queue takes the ones it takes, up to that many
+        per cycle. A PE still issues one entry per cycle. 1 (default): EIE.
+    bias_reset : int
+        1: a row's first product is added to its bias instead of to the accumulator
+        (a valid bit per accumulator row), so there is no bias preload pass: a layer
+        starts with one setup cycle instead of ``ceil(n_out / n_pe)``. 0 (default): the
+        preload pass, as in EIE.
     """
 
     n_pe: int = 4
@@ -103,6 +122,9 @@ class ArchConfig:
     max_layers: int = 8
     merge_padding: int = 1
     acc_saturate: int = 1
+    col_filter: int = 0
+    broadcast_width: int = 1
+    bias_reset: int = 0
 
     def __post_init__(self):
         for f in fields(self):
@@ -123,6 +145,10 @@ class ArchConfig:
             raise ConfigError(
                 f"acc_bits (accumulator width) must be at least act_bits + weight_bits = "
                 f"{min_acc} so that one product fits, got {self.acc_bits}")
+        if self.broadcast_width > self.queue_depth:
+            raise ConfigError(
+                f"broadcast_width ({self.broadcast_width}) must be at most queue_depth "
+                f"({self.queue_depth}): a queue takes up to broadcast_width columns at once")
         if self.ptr_bits > 32:
             raise ConfigError(
                 f"spmat_depth * entries_per_word = {self.spmat_entries} entries needs "
@@ -154,6 +180,20 @@ class ArchConfig:
     def ptr_bits(self) -> int:
         """Pointer width: enough for the address one past the last entry."""
         return max(1, self.spmat_entries.bit_length())
+
+    @property
+    def wide_broadcast(self) -> bool:
+        """The broadcast of issue 21 (column filter or several activations per cycle):
+        per-slot take bits and a per-PE handshake instead of EIE's one-column broadcast."""
+        return bool(self.col_filter) or self.broadcast_width > 1
+
+    @property
+    def mask_depth(self) -> int:
+        """Rows of the per-PE column-mask memory (``n_pe`` bits each, one per lane of an
+        LNZD row): every layer's ``ceil(n_in / n_pe)`` rows, one after the other. A layer
+        of ``n_in`` inputs uses ``n_in + 1`` pointer entries, so ``ptr_depth / n_pe`` plus
+        one row per layer for the rounding always suffices."""
+        return -(-self.ptr_depth // self.n_pe) + self.max_layers
 
     @property
     def max_inputs(self) -> int:

@@ -123,8 +123,10 @@ class Control(wiring.Component):
         n_out = Signal(unsigned(col_bits(cfg)))
         row_base = Signal(col_bits(cfg) + n.bit_length())
 
-        words = Array([Const(host_data_words(P.item_bits(cfg, k)), 3) for k in range(6)]
-                      + [Const(1, 3)] * 2)[mem[:3]]
+        kinds = 7 if cfg.col_filter else 6
+        wbits = max(3, kmax.bit_length())
+        words = Array([Const(host_data_words(P.item_bits(cfg, k)), wbits)
+                       for k in range(kinds)] + [Const(1, wbits)] * (8 - kinds))[mem[:3]]
         resp_len = Signal(24)
         # RD_WAIT: the cycles until rd_data shows what was selected, then RD_OUT or
         # COUNTERS (``to_counters``)

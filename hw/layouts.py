@@ -9,7 +9,8 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["index_shape", "col_bits", "host_data_words", "broadcast_layout", "column_layout",
+__all__ = ["index_shape", "col_bits", "host_data_words", "broadcast_layout", "offer_layout",
+           "column_layout",
            "entry_layout", "WriteBus", "ReadBus"]
 
 
@@ -33,6 +34,18 @@ def broadcast_layout(cfg) -> data.StructLayout:
     """What the broadcast puts into every activation queue: a non-zero activation and
     its column index in the layer."""
     return data.StructLayout({"act": signed(cfg.act_bits), "col": unsigned(col_bits(cfg))})
+
+
+def offer_layout(cfg) -> data.ArrayLayout:
+    """The wide broadcast (``cfg.wide_broadcast``): ``broadcast_width`` slots, the
+    lowest lanes still to send of the current LNZD row in increasing column order, each
+    valid or not, with (``col_filter``) one bit per PE: whether that PE has entries in
+    the column and so takes it."""
+    fields = {"valid": unsigned(1), "act": signed(cfg.act_bits),
+              "col": unsigned(col_bits(cfg))}
+    if cfg.col_filter:
+        fields["take"] = unsigned(cfg.n_pe)
+    return data.ArrayLayout(data.StructLayout(fields), cfg.broadcast_width)
 
 
 def column_layout(cfg) -> data.StructLayout:

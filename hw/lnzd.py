@@ -6,7 +6,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import index_shape, broadcast_layout, col_bits
+from .layouts import index_shape, broadcast_layout, col_bits, offer_layout
 
 __all__ = ["priority_select", "LeadingNonZeroDetector"]
 
@@ -77,6 +77,16 @@ class LeadingNonZeroDetector(wiring.Component):
 
     When ``run`` is low the scanner returns to row 0 and drops what it read; ``n_in``
     must be settled in the cycle before ``run`` rises and stay while it is high.
+
+    The wide broadcast (``cfg.wide_broadcast``, docs/architecture.md "Wide and filtered
+    broadcast"): ``out.payload`` is :func:`~eiegen.hw.layouts.offer_layout`, the up to
+    ``broadcast_width`` lowest lanes still to send of the current row (a *group*),
+    which leave together on ``out.ready``; a row with ``k`` lanes takes ``ceil(k / W)``
+    cycles. With ``col_filter`` every PE's column-mask memory is read with the row
+    (``mask_en``/``mask_addr``, the run's row counter: the layers' masks lie one after
+    the other; ``clear`` restarts it at RUN) and its bits arrive on ``mask_data`` with
+    the values: each lane carries the PEs that take it, and a lane no PE takes leaves
+    the row's mask at once (it is never offered).
     """
 
     latency = 1     # the register files' read latency
@@ -87,22 +97,36 @@ class LeadingNonZeroDetector(wiring.Component):
 
     def __init__(self, cfg):
         self.cfg = cfg
-        super().__init__({
+        n = cfg.n_pe
+        ports = {
             "run": In(1),
             "n_in": In(unsigned(col_bits(cfg))),
             "src_en": Out(1),
             "src_addr": Out(index_shape(cfg.act_depth)),
             "src_data": In(data.ArrayLayout(signed(cfg.act_bits), cfg.n_pe)),
-            "out": Out(stream.Signature(broadcast_layout(cfg))),
+            "out": Out(stream.Signature(offer_layout(cfg) if cfg.wide_broadcast
+                                        else broadcast_layout(cfg))),
             "done": Out(1),
-        })
+        }
+        if cfg.col_filter:
+            ports.update({
+                "clear": In(1),
+                "mask_en": Out(1),
+                "mask_addr": Out(index_shape(cfg.mask_depth)),
+                "mask_data": In(data.ArrayLayout(unsigned(n), n)),
+            })
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
         n = cfg.n_pe
+        width = cfg.broadcast_width
+        filt = bool(cfg.col_filter)
         slots = self.ROWS_AHEAD
         wide = col_bits(cfg) + n.bit_length()
+        act_shape = signed(cfg.act_bits)
+        col_shape = unsigned(col_bits(cfg))
 
         next_base = Signal(wide)        # first column of the next row to read
         next_addr = Signal.like(self.src_addr, name="next_addr")
@@ -114,38 +138,54 @@ class LeadingNonZeroDetector(wiring.Component):
         # that row one cycle later, in registers: its first offer is worked out from
         # these on its way into the buffer
         st_valid = Signal()
-        st_values = Signal(data.ArrayLayout(signed(cfg.act_bits), n))
+        st_values = Signal(data.ArrayLayout(act_shape, n))
         st_mask = Signal(n)
         st_base = Signal(wide)
+        # col_filter: per lane, the PEs that take its column (lane-major: the transpose
+        # of mask_data, so that a lane's take bits travel with its value)
+        takes_shape = data.ArrayLayout(unsigned(n), n)
+        st_takes = Signal(takes_shape) if filt else None
         # the row buffer: a ring of `slots` rows, `held` of them from `head` on; the
         # current row (if any) is the one at `head`
         held = Signal(range(slots + 1))
         head = Signal(range(slots))
         tail = Signal(range(slots))     # where the next arriving row goes
-        values = [Signal(data.ArrayLayout(signed(cfg.act_bits), n), name=f"row{s}_values")
+        values = [Signal(data.ArrayLayout(act_shape, n), name=f"row{s}_values")
                   for s in range(slots)]
+        takes = ([Signal(takes_shape, name=f"row{s}_takes") for s in range(slots)]
+                 if filt else None)
         bases = [Signal(wide, name=f"row{s}_base") for s in range(slots)]
-        # each buffered row's first offer (any, act, col, lanes left after it, last),
-        # computed as it enters the buffer: so making a row current is a multiplexer,
-        # and no priority tree sits behind the ring's pointers
-        firsts = [(Signal(name=f"row{s}_any"),
-                   Signal.like(self.out.payload.act, name=f"row{s}_act"),
-                   Signal.like(self.out.payload.col, name=f"row{s}_col"),
-                   Signal(n, name=f"row{s}_rest"), Signal(name=f"row{s}_last"))
-                  for s in range(slots)]
+
+        def offer_regs(prefix):
+            """Registers of one offer: per slot (valid, act, col, take), then the lanes
+            left after it and whether none is (the row's last offer)."""
+            regs = []
+            for k in range(width):
+                regs += [Signal(name=f"{prefix}{k}_valid"),
+                         Signal(act_shape, name=f"{prefix}{k}_act"),
+                         Signal(col_shape, name=f"{prefix}{k}_col")]
+                if filt:
+                    regs.append(Signal(n, name=f"{prefix}{k}_take"))
+            return regs + [Signal(n, name=f"{prefix}_rest"), Signal(name=f"{prefix}_last")]
+
+        per_slot = 4 if filt else 3
+        # each buffered row's first offer, computed as it enters the buffer: so making a
+        # row current is a multiplexer, and no priority tree sits behind the ring's
+        # pointers
+        firsts = [offer_regs(f"row{s}_") for s in range(slots)]
         current = Signal()              # the row at head is current
         # The current row's lanes still to send are the offer (registers below) and
         # cur_rest; the row's values and base are copied out of the ring, so that no ring
         # multiplexer and no lowest-lane search sits in front of the next offer's tree.
-        cur_rest = Signal(n)            # the lanes to send after the offer
-        cur_values = Signal(data.ArrayLayout(signed(cfg.act_bits), n))
+        cur_values = Signal(data.ArrayLayout(act_shape, n))
+        cur_takes = Signal(takes_shape) if filt else None
         cur_base = Signal(wide)
-        offer = Signal()                # the current row has a lane to send
-        off_act = Signal.like(self.out.payload.act, name="off_act")
-        off_col = Signal.like(self.out.payload.col, name="off_col")
-        # the offer is the current row's last lane: cur_rest == 0, kept as a register
-        # because it decides `finish` together with the handshake
-        last = Signal()
+        cur = offer_regs("off")
+        cur_rest = cur[-2]              # the lanes to send after the offer
+        # the offer is the current row's last: cur_rest == 0, kept as a register because
+        # it decides `finish` together with the handshake
+        last = cur[-1]
+        offer = cur[0]                  # the current row has a lane to send
 
         def ring_next(ptr):
             return Mux(ptr == slots - 1, 0, ptr + 1)
@@ -161,23 +201,29 @@ class LeadingNonZeroDetector(wiring.Component):
             rest = mask & Cat(*below)
             return rest, rest == 0
 
-        def first_of(mask, row_values, base):
-            """The offer of a row with lanes ``mask`` left:
-            (any, act, col, lanes left after it, whether it is the last)."""
-            any_, index, value = priority_select([mask[k] for k in range(n)],
-                                                 [row_values[k] for k in range(n)])
-            rest, single = lowest(mask)
-            return any_, value, base + index, rest, single
+        def group_of(mask, row_values, row_takes, base):
+            """The offer of a row with lanes ``mask`` left, as :func:`offer_regs`: the
+            ``width`` lowest lanes, one priority tree after the other (width <= 4)."""
+            out = []
+            for _ in range(width):
+                any_, index, value = priority_select([mask[k] for k in range(n)],
+                                                     [row_values[k] for k in range(n)])
+                out += [any_, value, base + index]
+                if filt:
+                    _, _, take = priority_select([mask[k] for k in range(n)],
+                                                 [row_takes[k] for k in range(n)])
+                    out.append(take)
+                mask, _ = lowest(mask)
+            return out + [mask, mask == 0]
 
         # candidate offers for the next cycle, all from registers: the current row less
-        # its lowest lane, and the row that becomes current next (the one after head;
-        # head when none is current)
-        rest_any, rest_act, rest_col, rest_rest, rest_last = first_of(cur_rest, cur_values,
-                                                                      cur_base)
+        # its offer, and the row that becomes current next (the one after head; head
+        # when none is current)
+        rest_offer = group_of(cur_rest, cur_values, cur_takes, cur_base)
         cand = Mux(current, ring_next(head), head)
         cand_values, cand_base = pick(values, cand), pick(bases, cand)
-        cand_any, cand_act, cand_col, cand_rest, cand_last = (
-            pick(list(field), cand) for field in zip(*firsts))
+        cand_takes = pick(takes, cand) if filt else None
+        cand_offer = [pick(list(field), cand) for field in zip(*firsts)]
         cand_ready = Mux(current, held >= 2, held >= 1)  # that row is in the buffer
 
         ready = self.out.ready
@@ -191,13 +237,35 @@ class LeadingNonZeroDetector(wiring.Component):
         read = self.run & more & (ahead != slots)
         m.d.comb += [
             self.out.valid.eq(current & offer),
-            self.out.payload.act.eq(off_act),
-            self.out.payload.col.eq(off_col),
             self.src_en.eq(read),
             self.src_addr.eq(next_addr),
             self.done.eq((ahead == 0) & ~more),
         ]
+        if cfg.wide_broadcast:
+            for k in range(width):
+                fields = cur[k * per_slot:(k + 1) * per_slot]
+                slot = self.out.payload[k]
+                m.d.comb += [slot.valid.eq(fields[0]), slot.act.eq(fields[1]),
+                             slot.col.eq(fields[2])]
+                if filt:
+                    m.d.comb += slot.take.eq(fields[3])
+        else:
+            m.d.comb += [self.out.payload.act.eq(cur[1]), self.out.payload.col.eq(cur[2])]
         arr_mask = Cat(*[self.src_data[k] != 0 for k in range(n)]) & arr_lanes
+        arr_takes = None
+        if filt:
+            # the run's row counter addresses the column masks: every layer's rows are
+            # read exactly once, in order, so layer k's masks start where k-1's end
+            mask_row = Signal.like(self.mask_addr, name="mask_row")
+            m.d.comb += [self.mask_en.eq(read), self.mask_addr.eq(mask_row)]
+            with m.If(self.clear):
+                m.d.sync += mask_row.eq(0)
+            with m.Elif(read):
+                m.d.sync += mask_row.eq(mask_row + 1)
+            arr_takes = [Cat(*[self.mask_data[pe][lane] for pe in range(n)])
+                         for lane in range(n)]
+            # a lane no PE takes is never offered
+            arr_mask = arr_mask & Cat(*[t.any() for t in arr_takes])
         with m.If(~self.run):
             m.d.sync += [next_base.eq(0), next_addr.eq(0), ahead.eq(0), arr_valid.eq(0),
                          st_valid.eq(0),
@@ -215,23 +283,26 @@ class LeadingNonZeroDetector(wiring.Component):
             with m.If(arr_valid):
                 m.d.sync += [st_values.eq(self.src_data), st_mask.eq(arr_mask),
                              st_base.eq(arr_base)]
+                if filt:
+                    m.d.sync += st_takes.eq(Cat(*arr_takes))
             with m.If(st_valid):
                 m.d.sync += tail.eq(ring_next(tail))
-                st_first = first_of(st_mask, st_values, st_base)
+                st_first = group_of(st_mask, st_values, st_takes, st_base)
                 for s in range(slots):
                     with m.If(tail == s):
                         m.d.sync += [values[s].eq(st_values), bases[s].eq(st_base)]
+                        if filt:
+                            m.d.sync += takes[s].eq(st_takes)
                         m.d.sync += [f.eq(v) for f, v in zip(firsts[s], st_first)]
             with m.If(finish | ~current):
                 # the next row (if buffered) becomes current, with its first offer
-                m.d.sync += [current.eq(cand_ready), cur_rest.eq(cand_rest),
-                             cur_values.eq(cand_values), cur_base.eq(cand_base),
-                             offer.eq(cand_any), off_act.eq(cand_act), off_col.eq(cand_col),
-                             last.eq(cand_last)]
+                m.d.sync += [current.eq(cand_ready), cur_values.eq(cand_values),
+                             cur_base.eq(cand_base)]
+                if filt:
+                    m.d.sync += cur_takes.eq(cand_takes)
+                m.d.sync += [f.eq(v) for f, v in zip(cur, cand_offer)]
                 with m.If(finish):
                     m.d.sync += head.eq(ring_next(head))
             with m.Elif(fire):
-                m.d.sync += [cur_rest.eq(rest_rest),
-                             offer.eq(rest_any), off_act.eq(rest_act),
-                             off_col.eq(rest_col), last.eq(rest_last)]
+                m.d.sync += [f.eq(v) for f, v in zip(cur, rest_offer)]
         return m

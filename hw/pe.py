@@ -4,7 +4,7 @@ activation read/write units, plus its performance counters."""
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .actrw import SHIFT_BITS, ActivationReadWrite
@@ -12,8 +12,9 @@ from .arith import ArithmeticUnit
 from .layouts import index_shape, broadcast_layout, host_data_words
 from .lnzd import priority_select
 from .pointer import PointerReadUnit
-from .protocol import MEM_ACT, MEM_BIAS, MEM_CODEBOOK, MEM_PTR, MEM_SPMAT
-from .queue import ActivationQueue
+from .memory import make_memory
+from .protocol import MEM_ACT, MEM_BIAS, MEM_CODEBOOK, MEM_COLMASK, MEM_PTR, MEM_SPMAT
+from .queue import ActivationQueue, WideActivationQueue
 from .spmat import SparseMatrixReadUnit
 
 __all__ = ["ProcessingElement", "COUNTER_BITS", "READ_ACT", "READ_BUSY", "READ_STARVED",
@@ -27,7 +28,8 @@ READ_KINDS = 5
 
 def host_write_bus_shape(cfg) -> dict:
     """Widths of the host write bus the control unit drives into every PE."""
-    widest = max(cfg.word_bits, cfg.acc_bits, cfg.ptr_bits, cfg.weight_bits, cfg.act_bits)
+    widest = max(cfg.word_bits, cfg.acc_bits, cfg.ptr_bits, cfg.weight_bits, cfg.act_bits,
+                 cfg.n_pe if cfg.col_filter else 0)
     return {"mem": unsigned(4), "addr": unsigned(32),
             "data": unsigned(32 * host_data_words(widest))}
 
@@ -73,8 +75,7 @@ class ProcessingElement(wiring.Component):
         self.cfg = cfg
         init = init or {}
         bus = host_write_bus_shape(cfg)
-        super().__init__({
-            "bcast": In(stream.Signature(broadcast_layout(cfg))),
+        ports = {
             "bcast_pending": In(1),
             "layer": In(index_shape(cfg.max_layers)),
             "ptr_base": In(index_shape(cfg.ptr_depth)),
@@ -97,10 +98,24 @@ class ProcessingElement(wiring.Component):
             "rd_kind": In(range(READ_KINDS)),
             "rd_data": Out(COUNTER_BITS),
             "idle": Out(1),
-            "room_if_push": Out(1),
-            "room_if_hold": Out(1),
-        })
-        self.queue = ActivationQueue(cfg)
+        }
+        if cfg.wide_broadcast:
+            # the offer's slots (valid iff this PE takes the column), whether it left
+            # (every PE ok) and whether this PE has room for the ones it takes
+            self.queue = WideActivationQueue(cfg)
+            ports.update({"offer": In(self.queue.w.shape()), "fire": In(1), "ok": Out(1)})
+        else:
+            self.queue = ActivationQueue(cfg)
+            ports.update({"bcast": In(stream.Signature(broadcast_layout(cfg))),
+                          "room_if_push": Out(1), "room_if_hold": Out(1)})
+        if cfg.col_filter:
+            # one bit per lane of an LNZD row: this PE has entries in that column
+            ports.update({"mask_en": In(1), "mask_addr": In(index_shape(cfg.mask_depth)),
+                          "mask_data": Out(cfg.n_pe)})
+            self.colmask = make_memory(unsigned(cfg.n_pe), cfg.mask_depth,
+                                       init.get("colmask"), name="colmask",
+                                       memories=memories)
+        super().__init__(ports)
         self.pointer = PointerReadUnit(cfg, init.get("ptr"), memories=memories)
         self.spmat = SparseMatrixReadUnit(cfg, init.get("spmat"), memories=memories)
         self.arith = ArithmeticUnit(cfg, init.get("codebook"), memories=memories)
@@ -118,7 +133,25 @@ class ProcessingElement(wiring.Component):
         m.submodules.arith = arith = self.arith
         m.submodules.actrw = actrw = self.actrw
 
-        wiring.connect(m, wiring.flipped(self.bcast), queue.w)
+        cfg = self.cfg
+        if cfg.wide_broadcast:
+            m.d.comb += [queue.w.eq(self.offer), queue.w_fire.eq(self.fire),
+                         self.ok.eq(queue.ok)]
+            room = queue.ok
+        else:
+            wiring.connect(m, wiring.flipped(self.bcast), queue.w)
+            m.d.comb += [self.room_if_push.eq(queue.room_if_push),
+                         self.room_if_hold.eq(queue.room_if_hold)]
+            room = queue.w.ready
+        writes = [(MEM_PTR, "ptr", pointer.wr), (MEM_SPMAT, "spmat", spmat.wr),
+                  (MEM_BIAS, "bias", actrw.bias_wr), (MEM_CODEBOOK, "codebook", arith.cb_wr),
+                  (MEM_ACT, "act", actrw.act_wr)]
+        if cfg.col_filter:
+            m.submodules.colmask = self.colmask
+            mask_rp, mask_wp = self.colmask.read_port(), self.colmask.write_port()
+            m.d.comb += [mask_rp.en.eq(self.mask_en), mask_rp.addr.eq(self.mask_addr),
+                         self.mask_data.eq(mask_rp.data)]
+            writes.append((MEM_COLMASK, "colmask", mask_wp))
         wiring.connect(m, queue.r, pointer.col)
         wiring.connect(m, pointer.out, spmat.col)
         wiring.connect(m, spmat.out, arith.inp)
@@ -133,20 +166,15 @@ class ProcessingElement(wiring.Component):
             actrw.src.en.eq(self.src_en), actrw.src.addr.eq(self.src_addr),
             self.src_data.eq(actrw.src.data),
             self.idle.eq((queue.level == 0) & pointer.idle & spmat.idle & arith.idle),
-            self.room_if_push.eq(queue.room_if_push),
-            self.room_if_hold.eq(queue.room_if_hold),
         ]
-        for mem, name, bus in ((MEM_PTR, "ptr", pointer.wr), (MEM_SPMAT, "spmat", spmat.wr),
-                               (MEM_BIAS, "bias", actrw.bias_wr),
-                               (MEM_CODEBOOK, "codebook", arith.cb_wr),
-                               (MEM_ACT, "act", actrw.act_wr)):
+        for mem, name, bus in writes:
             en = Signal(name=f"wr_en_{name}")
             m.d.sync += en.eq(self.wr_en & (self.wr_mem == mem))
             m.d.comb += [bus.en.eq(en), bus.addr.eq(self.wr_addr), bus.data.eq(self.wr_data)]
 
         events = ((self.busy, spmat.issue),
                   (self.starved, ~spmat.issue & (queue.level == 0)),
-                  (self.stalled, self.bcast_pending & ~queue.w.ready))
+                  (self.stalled, self.bcast_pending & ~room))
         for counter, event in events:
             with m.If(self.clear):
                 m.d.sync += counter.eq(0)

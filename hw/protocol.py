@@ -14,6 +14,7 @@ import numpy as np
 __all__ = [
     "OP_NOP", "OP_WRITE", "OP_READ", "OP_RUN", "OP_COUNTERS", "OP_INFO",
     "MEM_PTR", "MEM_SPMAT", "MEM_BIAS", "MEM_CODEBOOK", "MEM_LAYERS", "MEM_ACT",
+    "MEM_COLMASK",
     "MEMORY_NAMES", "INFO_MAGIC", "RESPONSE_FLAG", "COUNTERS_PER_PE", "ProtocolError", "Response", "Counters",
     "header", "response_header", "item_bits", "words_per_item", "act_address", "write",
     "load_program", "write_input", "read_output", "run", "read_counters", "info",
@@ -22,9 +23,10 @@ __all__ = [
 ]
 
 OP_NOP, OP_WRITE, OP_READ, OP_RUN, OP_COUNTERS, OP_INFO = range(6)
-MEM_PTR, MEM_SPMAT, MEM_BIAS, MEM_CODEBOOK, MEM_LAYERS, MEM_ACT = range(6)
+MEM_PTR, MEM_SPMAT, MEM_BIAS, MEM_CODEBOOK, MEM_LAYERS, MEM_ACT, MEM_COLMASK = range(7)
 MEMORY_NAMES = {MEM_PTR: "ptr", MEM_SPMAT: "spmat", MEM_BIAS: "bias",
-                MEM_CODEBOOK: "codebook", MEM_LAYERS: "layers", MEM_ACT: "act"}
+                MEM_CODEBOOK: "codebook", MEM_LAYERS: "layers", MEM_ACT: "act",
+                MEM_COLMASK: "colmask"}
 RESPONSE_FLAG = 0x80
 # "EIE", protocol version 2 (version 1 answered COUNTERS without ``saturated``; a host
 # checks INFO first, so it never misreads an older bitstream's counters)
@@ -70,6 +72,8 @@ def item_bits(cfg, mem: int) -> int:
     """Bits of one element of memory ``mem``."""
     bits = {MEM_PTR: cfg.ptr_bits, MEM_SPMAT: cfg.word_bits, MEM_BIAS: cfg.acc_bits,
             MEM_CODEBOOK: cfg.weight_bits, MEM_LAYERS: 32, MEM_ACT: cfg.act_bits}
+    if cfg.col_filter:  # one bit per lane of an LNZD row (ArchConfig.col_filter)
+        bits[MEM_COLMASK] = cfg.n_pe
     if mem not in bits:
         raise ProtocolError(f"unknown memory {mem}; known: {MEMORY_NAMES}")
     return bits[mem]
@@ -120,6 +124,8 @@ def load_program(program) -> list[int]:
                             (MEM_BIAS, images[f"pe{k}.bias"])):
             if len(values):
                 words += write(cfg, mem, 0, values, pe=k)
+        if cfg.col_filter:
+            words += write(cfg, MEM_COLMASK, 0, program.colmask(k), pe=k)
     return words
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .layouts import index_shape, broadcast_layout
 from .memory import make_memory
 
-__all__ = ["ActivationQueue"]
+__all__ = ["ActivationQueue", "WideActivationQueue"]
 
 
 class ActivationQueue(wiring.Component):
@@ -86,4 +86,76 @@ class ActivationQueue(wiring.Component):
         near_full = (self.level >= depth - 1) if depth > 1 else Const(1)
         m.d.comb += [self.room_if_push.eq(~(near_full & ~pop)),
                      self.room_if_hold.eq(~((self.level == depth) & ~pop))]
+        return m
+
+
+class WideActivationQueue(wiring.Component):
+    """The activation queue of the wide broadcast (``cfg.wide_broadcast``): takes up to
+    ``broadcast_width`` (activation, column) pairs in one cycle, pops one.
+
+    * ``w``: the offer's slots, each valid iff this PE takes that column; ``ok`` is high
+      iff the occupancy at the start of the cycle plus the number of valid slots is at
+      most the depth (also when that number is 0); in a cycle with ``w_fire`` (the
+      broadcast left: every PE's ``ok``) the valid slots enter in slot order, so the
+      queue holds its columns in increasing order. As in :class:`ActivationQueue` a pop
+      in the same cycle makes no room, so ``ok`` depends on registers and ``w`` only.
+    * ``r``: as :class:`ActivationQueue` (``latency`` 1).
+
+    The elements are registers (``depth`` is small): each one's next value is a
+    multiplexer over the slots, by the slot's place among the valid ones.
+    """
+
+    latency = 1
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.depth = cfg.queue_depth
+        layout = broadcast_layout(cfg)
+        slot = data.StructLayout({"valid": unsigned(1), "act": layout["act"].shape,
+                                  "col": layout["col"].shape})
+        super().__init__({
+            "w": In(data.ArrayLayout(slot, cfg.broadcast_width)),
+            "w_fire": In(1),
+            "ok": Out(1),
+            "r": Out(stream.Signature(layout)),
+            "level": Out(range(self.depth + 1)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        depth = self.depth
+        width = cfg.broadcast_width
+        layout = broadcast_layout(cfg)
+        elems = [Signal(layout, name=f"elem{k}") for k in range(depth)]
+        w_ptr = Signal(index_shape(depth))
+        r_ptr = Signal(index_shape(depth))
+
+        def advance(ptr, by):
+            total = ptr + by
+            return Mux(total >= depth, total - depth, total)[:len(ptr)]
+
+        valids = [self.w[k].valid for k in range(width)]
+        count = Signal(range(width + 1))
+        m.d.comb += count.eq(sum(valids))
+        pushed = Mux(self.w_fire, count, 0)
+        pop = self.r.valid & self.r.ready
+        m.d.comb += [
+            self.ok.eq(self.level + count <= depth),
+            self.r.valid.eq(self.level != 0),
+            self.r.payload.eq(Array(elems)[r_ptr]),
+        ]
+        before = Const(0, range(width + 1))     # valid slots before slot k
+        for k in range(width):
+            at = advance(w_ptr, before)
+            with m.If(self.w_fire & valids[k]):
+                for e in range(depth):
+                    with m.If(at == e):
+                        m.d.sync += [elems[e].act.eq(self.w[k].act),
+                                     elems[e].col.eq(self.w[k].col)]
+            before = before + valids[k]
+        m.d.sync += [w_ptr.eq(advance(w_ptr, pushed)),
+                     self.level.eq(self.level + pushed - pop)]
+        with m.If(pop):
+            m.d.sync += r_ptr.eq(advance(r_ptr, 1))
         return m

@@ -30,6 +30,9 @@ def program_init(program, cfg):
             "spmat": [int(v) for v in program.spmat_words(k)],
             "bias": [int(v) for v in images[f"pe{k}.bias"]],
             "codebook": codebook} for k in range(cfg.n_pe)]
+    if cfg.col_filter:
+        for k, pe in enumerate(pes):
+            pe["colmask"] = program.colmask(k)
     return pes, [int(v) for v in images["layers"]]
 
 
@@ -77,15 +80,23 @@ class EIE(wiring.Component):
         wiring.connect(m, wiring.flipped(self.host_in), ctl.host_in)
         wiring.connect(m, ctl.host_out, wiring.flipped(self.host_out))
 
-        # every queue has room: a register, loaded with the AND of the queues' next-cycle
-        # room, so the broadcast handshake does not start with an AND over all PEs. Each
-        # queue offers its next room for both outcomes of this cycle's broadcast, and the
-        # broadcast decision (from this register) picks one AND here: it does not travel
-        # to every PE and back within the cycle.
-        room = Signal(init=1)
-        m.d.sync += room.eq(Mux(lnzd.out.valid & room,
-                                Cat(*[pe.room_if_push for pe in self.pes]).all(),
-                                Cat(*[pe.room_if_hold for pe in self.pes]).all()))
+        if cfg.wide_broadcast:
+            # The broadcast leaves when every PE has room for the slots it takes: an AND
+            # over the array of each PE's comparison of its queue level (a register)
+            # with its count of taken slots (from the offer's registers). Unlike EIE's
+            # broadcast below it is not registered: which PEs must have room depends on
+            # the offer, and the offer changes with the handshake.
+            room = Cat(*[pe.ok for pe in self.pes]).all()
+        else:
+            # every queue has room: a register, loaded with the AND of the queues'
+            # next-cycle room, so the broadcast handshake does not start with an AND over
+            # all PEs. Each queue offers its next room for both outcomes of this cycle's
+            # broadcast, and the broadcast decision (from this register) picks one AND
+            # here: it does not travel to every PE and back within the cycle.
+            room = Signal(init=1)
+            m.d.sync += room.eq(Mux(lnzd.out.valid & room,
+                                    Cat(*[pe.room_if_push for pe in self.pes]).all(),
+                                    Cat(*[pe.room_if_hold for pe in self.pes]).all()))
         src_en = lnzd.src_en | ctl.io_rd_en
         src_addr = Mux(ctl.io_rd_en, ctl.io_rd_addr, lnzd.src_addr)
         m.d.comb += [
@@ -93,11 +104,24 @@ class EIE(wiring.Component):
             ctl.lnzd_done.eq(lnzd.done),
             ctl.all_idle.eq(Cat(*[pe.idle for pe in self.pes]).all()),
         ]
+        if cfg.col_filter:
+            m.d.comb += lnzd.clear.eq(ctl.clear)
         for k, pe in enumerate(self.pes):
             m.submodules[f"pe{k}"] = pe
+            if cfg.wide_broadcast:
+                for s in range(cfg.broadcast_width):
+                    slot = lnzd.out.payload[s]
+                    take = slot.valid & (slot.take[k] if cfg.col_filter else 1)
+                    m.d.comb += [pe.offer[s].valid.eq(take), pe.offer[s].act.eq(slot.act),
+                                 pe.offer[s].col.eq(slot.col)]
+                m.d.comb += pe.fire.eq(lnzd.out.valid & room)
+            else:
+                m.d.comb += [pe.bcast.valid.eq(lnzd.out.valid & room),
+                             pe.bcast.payload.eq(lnzd.out.payload)]
+            if cfg.col_filter:
+                m.d.comb += [pe.mask_en.eq(lnzd.mask_en), pe.mask_addr.eq(lnzd.mask_addr),
+                             lnzd.mask_data[k].eq(pe.mask_data)]
             m.d.comb += [
-                pe.bcast.valid.eq(lnzd.out.valid & room),
-                pe.bcast.payload.eq(lnzd.out.payload),
                 pe.bcast_pending.eq(lnzd.out.valid),
                 pe.layer.eq(ctl.layer), pe.ptr_base.eq(ctl.ptr_base), pe.sel.eq(ctl.sel),
                 pe.row.eq(ctl.row), pe.pre_en.eq(ctl.pre_en), pe.wb_en.eq(ctl.wb_en),

@@ -50,7 +50,7 @@ from eiegen.hw.control import Control
 from eiegen.hw.lnzd import LeadingNonZeroDetector
 from eiegen.hw.pe import ProcessingElement
 
-__all__ = ["LayerTiming", "CycleEstimate", "layer_timing", "estimate_cycles",
+__all__ = ["layer_overhead", "config_timing", "LayerTiming", "CycleEstimate", "layer_timing", "estimate_cycles",
            "estimate_batch", "column_issues_cached", "BatchCycles", "layer_compute_batch",
            "batch_cycles"]
 
@@ -138,7 +138,15 @@ def _interval_cover(starts: np.ndarray, ends: np.ndarray, length: int) -> np.nda
     return np.cumsum(diff.reshape(n_pe, width), axis=1)[:, :length] > 0
 
 
-def layer_timing(issues, act, n_pe: int, queue_depth: int, n_out: int) -> LayerTiming:
+def layer_overhead(n_out: int, n_pe: int, bias_reset: int = 0) -> int:
+    """Cycles of a layer outside COMPUTE: ``DESC`` (1), ``PRELOAD`` (``R = ceil(n_out /
+    N)`` rows, or one setup cycle with ``bias_reset``) and ``WB`` (``R``)."""
+    rows_out = -(-n_out // n_pe)
+    return 1 + (1 if bias_reset else rows_out) + rows_out
+
+
+def layer_timing(issues, act, n_pe: int, queue_depth: int, n_out: int, *,
+                 width: int = 1, col_filter: int = 0, bias_reset: int = 0) -> LayerTiming:
     """Timing of one layer.
 
     Parameters
@@ -152,7 +160,15 @@ def layer_timing(issues, act, n_pe: int, queue_depth: int, n_out: int) -> LayerT
         From the architecture config.
     n_out : int
         The layer's outputs (sets preload and write-back cycles).
+    width, col_filter, bias_reset : int
+        ``ArchConfig.broadcast_width``, ``col_filter`` and ``bias_reset``; EIE's
+        broadcast (width 1, no filter) takes the vectorised recurrence below, the others
+        :func:`_wide_timing`.
     """
+    if width > 1 or col_filter:
+        return _wide_timing(issues, act, n_pe, queue_depth, n_out, width, col_filter,
+                            bias_reset)
+    overhead = layer_overhead(n_out, n_pe, bias_reset)
     issues = np.asarray(issues, dtype=np.int64)
     act = np.asarray(act)
     n_in = act.shape[0]
@@ -165,7 +181,7 @@ def layer_timing(issues, act, n_pe: int, queue_depth: int, n_out: int) -> LayerT
     zero = np.zeros(n_pe, dtype=np.int64)
     if m == 0:
         compute = rows_in + FIRST_ROW + END
-        return LayerTiming(compute, 1 + 2 * rows_out + compute, zero, zero + compute,
+        return LayerTiming(compute, overhead + compute, zero, zero + compute,
                            zero.copy(), 0, 0)
     # zero rows before each non-zero's row, and after the last one
     row = cols // n_pe
@@ -221,8 +237,112 @@ def layer_timing(issues, act, n_pe: int, queue_depth: int, n_out: int) -> LayerT
     queued = _interval_cover(np.broadcast_to(b_all[:, None] + 1, q_all.shape), q_all, compute)
     issuing = _interval_cover(x_all + 1, x_all + lsel, compute)
     starved = compute - (queued | issuing).sum(axis=1)
-    return LayerTiming(compute, 1 + 2 * rows_out + compute, busy, starved.astype(np.int64),
+    return LayerTiming(compute, overhead + compute, busy, starved.astype(np.int64),
                        stalled, m, int(busy.max()))
+
+
+def _wide_timing(issues, act, n_pe: int, queue_depth: int, n_out: int, width: int,
+                 col_filter: int, bias_reset: int) -> LayerTiming:
+    """:func:`layer_timing` for the broadcast of issue 21 (docs/architecture.md, "Wide
+    and filtered broadcast"), as a recurrence over *groups*: the up to ``width`` lowest
+    lanes of the current row that the LNZD offers together.
+
+    * The lanes: non-zero activations, and with ``col_filter`` only columns some PE has
+      entries in (the others are never offered). Group ``g`` is first offered in
+      ``o_g = b_{g-1} + 1 + (all-zero rows between)``; it is broadcast in the first cycle
+      ``b_g >= o_g`` in which every PE that takes ``cnt_k`` of its columns has room for
+      them: queue level at the start of the cycle + ``cnt_k <= depth``. With ``n_k``
+      columns already pushed to PE ``k``, that is once PE ``k`` has popped its column
+      ``n_k + cnt_k - depth - 1``: ``b_g = max(o_g, max_k q_k[...] + 1)``.
+    * Each PE sees its own sequence of taken columns (with ``col_filter`` only those it
+      has entries in, else all, empty ones included), in column order; its pipeline is
+      the recurrence of EIE's broadcast (module docstring) item by item: pop ``q =
+      max(b + 1, H_prev)``, into ``p_`` at ``H = max(q + 1, X_prev)``, ``X`` and ``A``.
+    * ``stalled`` (PE ``k``, group ``g``): the cycles ``o_g ..`` in which ``k`` lacks
+      room, ``max(0, q_k[...] + 1 - o_g)``; ``starved`` and ``done`` as for EIE's.
+    """
+    issues = np.asarray(issues, dtype=np.int64)
+    act = np.asarray(act)
+    n_in = act.shape[0]
+    if issues.shape != (n_pe, n_in):
+        raise ValueError(f"issues must have shape ({n_pe}, {n_in}), got {issues.shape}")
+    overhead = layer_overhead(n_out, n_pe, bias_reset)
+    rows_in = -(-n_in // n_pe)
+    takes = issues > 0
+    lanes = act != 0
+    if col_filter:
+        lanes &= takes.any(axis=0)
+    cols = np.flatnonzero(lanes)
+    zero = np.zeros(n_pe, dtype=np.int64)
+    if len(cols) == 0:
+        compute = rows_in + FIRST_ROW + END
+        return LayerTiming(compute, overhead + compute, zero, zero + compute,
+                           zero.copy(), 0, 0)
+    depth = queue_depth
+    everyone = np.ones(n_pe, dtype=bool)
+    h = np.full(n_pe, _NEVER, dtype=np.int64)
+    x = np.full(n_pe, _NEVER, dtype=np.int64)
+    a = np.full(n_pe, _NEVER, dtype=np.int64)
+    ring = np.full((depth, n_pe), _NEVER, dtype=np.int64)  # pop cycles of the last items
+    pushed = np.zeros(n_pe, dtype=np.int64)
+    stalled = np.zeros(n_pe, dtype=np.int64)
+    pe = np.arange(n_pe)
+    q_starts, q_ends, i_starts, i_ends = [], [], [], []
+    maximum, where = np.maximum, np.where
+    b = FIRST_ROW - 1
+    prev_row = -1
+    rows = (cols // n_pe).tolist()
+    i, m = 0, len(cols)
+    while i < m:
+        r = rows[i]
+        k = i + 1
+        while k < m and k - i < width and rows[k] == r:
+            k += 1
+        group = cols[i:k]
+        gap = r - prev_row - 1 if prev_row < r else 0
+        prev_row = r
+        o = b + 1 + gap
+        tk = takes[:, group] if col_filter else np.ones((n_pe, len(group)), dtype=bool)
+        cnt = tk.sum(axis=1)
+        need = pushed + cnt - depth - 1
+        gate = (cnt > 0) & (need >= 0)
+        lim = where(gate, ring[np.maximum(need, 0) % depth, pe] + 1, _NEVER)
+        b = max(o, int(lim.max()))
+        stalled += maximum(lim - o, 0)
+        for s, j in enumerate(group.tolist()):
+            t = tk[:, s] if col_filter else everyone
+            q = maximum(h, b + 1)
+            hn = maximum(q + 1, x)
+            length = issues[:, j]
+            nz = length > 0
+            xn = where(nz, maximum(hn + 1, a), hn + 1)
+            ring[pushed % depth, pe] = where(t, q, ring[pushed % depth, pe])
+            q_starts.append(where(t, b + 1, 0))
+            q_ends.append(where(t, q, -1))
+            i_starts.append(where(t & nz, xn + 1, 0))
+            i_ends.append(where(t & nz, xn + length, -1))
+            h = where(t, hn, h)
+            x = where(t, xn, x)
+            a = where(t & nz, xn + length, a)
+            pushed += t
+        i = k
+    done = b + (rows_in - 1 - prev_row) + 1
+    idle_from = maximum(x + 1, a + DRAIN)
+    compute = max(done, int(idle_from.max())) + END
+    busy = issues[:, cols].sum(axis=1)
+    queued = _interval_cover(np.array(q_starts), np.array(q_ends), compute)
+    issuing = _interval_cover(np.array(i_starts), np.array(i_ends), compute)
+    starved = compute - (queued | issuing).sum(axis=1)
+    return LayerTiming(compute, overhead + compute, busy, starved.astype(np.int64),
+                       stalled, len(cols), int(busy.max()))
+
+
+def config_timing(cfg, issues, act, n_out: int, queue_depth: int | None = None):
+    """:func:`layer_timing` with every timing parameter from the config ``cfg``."""
+    return layer_timing(issues, act, cfg.n_pe,
+                        cfg.queue_depth if queue_depth is None else queue_depth, n_out,
+                        width=cfg.broadcast_width, col_filter=cfg.col_filter,
+                        bias_reset=cfg.bias_reset)
 
 
 def _layer_inputs(program, x_int):
@@ -252,7 +372,7 @@ def estimate_cycles(program, x_int, *, queue_depth: int | None = None,
     if depth < 1:
         raise ValueError(f"queue_depth must be at least 1, got {depth}")
     acts = activations if activations is not None else _layer_inputs(program, x_int)
-    layers = [layer_timing(column_issues_cached(program, k), a, cfg.n_pe, depth, lp.n_out)
+    layers = [config_timing(cfg, column_issues_cached(program, k), a, lp.n_out, depth)
               for k, (lp, a) in enumerate(zip(program.layers, acts))]
     n = cfg.n_pe
     total = lambda attr: [int(v) for v in sum((getattr(t, attr) for t in layers),
@@ -397,10 +517,17 @@ def batch_cycles(program, x_int, queue_depths=None, *, activations=None) -> Batc
         activations = [x] + list(run_golden(program, x)[:-1])
     computes, works, layer_cycles = [], [], []
     for k, (lp, act) in enumerate(zip(program.layers, activations)):
-        c, w = layer_compute_batch(column_issues_cached(program, k), act, cfg.n_pe, depths)
+        issues = column_issues_cached(program, k)
+        if cfg.wide_broadcast:  # one recurrence per input and depth: no batched form yet
+            act = np.atleast_2d(np.asarray(act))
+            c = np.array([[config_timing(cfg, issues, a, lp.n_out, d).compute for a in act]
+                          for d in depths], dtype=np.int64)
+            w = ((act != 0).astype(np.int64) @ issues.T).max(axis=1)
+        else:
+            c, w = layer_compute_batch(issues, act, cfg.n_pe, depths)
         computes.append(c)
         works.append(w)
-        layer_cycles.append(1 + 2 * -(-lp.n_out // cfg.n_pe) + c)
+        layer_cycles.append(layer_overhead(lp.n_out, cfg.n_pe, cfg.bias_reset) + c)
     compute = np.stack(computes, axis=1)
     lc = np.stack(layer_cycles, axis=1)
     return BatchCycles(depths, lc.sum(axis=1), lc, compute, np.stack(works))

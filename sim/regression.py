@@ -58,6 +58,20 @@ CONFIGS: dict[str, ArchConfig] = {
     "n16": ArchConfig(n_pe=16, queue_depth=16, entries_per_word=16, rel_bits=1,
                       act_depth=8, ptr_depth=512, spmat_depth=32, bias_depth=32,
                       max_layers=4),
+    # the broadcast of issue 21: column filter, 2..4-wide broadcast, bias as the
+    # accumulators' reset value, alone and together
+    "n4f": ArchConfig(n_pe=4, queue_depth=2, act_depth=24, ptr_depth=384, spmat_depth=256,
+                      bias_depth=96, max_layers=4, col_filter=1),
+    "n3w3": ArchConfig(n_pe=3, queue_depth=3, entries_per_word=3, index_bits=3, rel_bits=3,
+                       act_depth=32, ptr_depth=256, spmat_depth=1024, bias_depth=128,
+                       max_layers=4, broadcast_width=3),
+    "n5fw2b": ArchConfig(n_pe=5, queue_depth=4, entries_per_word=4, rel_bits=2, act_bits=12,
+                         weight_bits=10, acc_bits=26, act_depth=20, ptr_depth=384,
+                         spmat_depth=512, bias_depth=96, max_layers=4, col_filter=1,
+                         broadcast_width=2, bias_reset=1),
+    "n8fw4b": ArchConfig(n_pe=8, queue_depth=4, entries_per_word=8, act_depth=16,
+                         ptr_depth=512, spmat_depth=128, bias_depth=64, max_layers=4,
+                         col_filter=1, broadcast_width=4, bias_reset=1, merge_padding=0),
     "n64": ArchConfig(n_pe=64, queue_depth=4, entries_per_word=2, rel_bits=2, act_depth=6,
                       ptr_depth=1024, spmat_depth=128, bias_depth=24, max_layers=4),
 }
