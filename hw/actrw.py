@@ -109,6 +109,7 @@ class ActivationReadWrite(wiring.Component):
             "relu": In(1),
             "acc_wr": Out(WriteBus(rows, acc)),
             "acc_rd": Out(ReadBus(rows, acc)),
+            **({"bias_rd": In(ReadBus(rows, acc))} if cfg.bias_reset else {}),
         })
         self.bias = make_memory(acc, cfg.bias_depth, bias_init, name="bias",
                                 memories=memories)
@@ -129,10 +130,20 @@ class ActivationReadWrite(wiring.Component):
         # preload
         p_valid = Signal()
         p_row = Signal.like(self.row, name="p_row")
-        m.d.comb += [bias_rp.addr.eq(self.bias_base + self.row), bias_rp.en.eq(self.pre_en),
-                     bias_wp.en.eq(self.bias_wr.en), bias_wp.addr.eq(self.bias_wr.addr),
+        m.d.comb += [bias_wp.en.eq(self.bias_wr.en), bias_wp.addr.eq(self.bias_wr.addr),
                      bias_wp.data.eq(self.bias_wr.data)]
-        m.d.sync += [p_valid.eq(self.pre_en), p_row.eq(self.row)]
+        if cfg.bias_reset:
+            # no preload: the arithmetic unit reads a row's bias with its accumulator,
+            # while entries flow (bias_rd) and at write-back (wb_en, row)
+            m.d.comb += [
+                bias_rp.addr.eq(self.bias_base + Mux(self.wb_en, self.row, self.bias_rd.addr)),
+                bias_rp.en.eq(self.wb_en | self.bias_rd.en),
+                self.bias_rd.data.eq(bias_rp.data),
+            ]
+        else:
+            m.d.comb += [bias_rp.addr.eq(self.bias_base + self.row),
+                         bias_rp.en.eq(self.pre_en)]
+            m.d.sync += [p_valid.eq(self.pre_en), p_row.eq(self.row)]
         m.d.comb += [self.acc_wr.en.eq(p_valid), self.acc_wr.addr.eq(p_row),
                      self.acc_wr.data.eq(bias_rp.data)]
 

@@ -34,6 +34,14 @@ class ArithmeticUnit(wiring.Component):
 
     ``acc_wr`` (bias preload) and ``acc_rd`` (write-back) reach the accumulators
     between layers; they are never used while entries flow.
+
+    With ``cfg.bias_reset`` there is no preload: a valid bit per accumulator row
+    (``touched``, cleared by ``clear``, set by every write of ``w_``) says whether the
+    row holds a sum of this layer. ``m_`` reads the row's bias (``bias_rd``, local row
+    address; the activation unit adds the layer's bias base) together with the
+    accumulator and samples the row's bit; ``x_`` adds the product to the bias when the
+    bit is clear (and no bypass applies), the same value a preloaded accumulator would
+    hold. ``acc_rd`` likewise returns the bias for a row no entry touched.
     """
 
     latency = 3
@@ -50,6 +58,8 @@ class ArithmeticUnit(wiring.Component):
             "acc_wr": In(WriteBus(rows, acc)),
             "acc_rd": In(ReadBus(rows, acc)),
             "idle": Out(1),
+            **({"clear": In(1), "bias_rd": Out(ReadBus(rows, acc))} if cfg.bias_reset
+               else {}),
             "saturated": Out(1),
         })
         self.codebook = make_memory(signed(cfg.weight_bits), cfg.max_layers * cfg.codebook_size,
@@ -98,7 +108,22 @@ class ArithmeticUnit(wiring.Component):
         # which one (if any) is decided in m_, from the entries then in x_ and w_
         hit_w, hit_v = Signal(), Signal()
         m.d.sync += [hit_w.eq(x_valid & (x_row == m_row)), hit_v.eq(w_valid & (w_row == m_row))]
-        base = Mux(hit_w, w_sum, Mux(hit_v, v_sum, acc_rp.data))
+        stored = acc_rp.data
+        if cfg.bias_reset:
+            # touched[r]: row r was written in this layer; sampled with the accumulator
+            # read (m_ or write-back), so it sees the writes the memory read sees, and
+            # the bypass covers the two that it does not
+            touched = Signal(cfg.act_depth)
+            x_touched = Signal()
+            read_row = Mux(self.acc_rd.en, self.acc_rd.addr, m_row)
+            m.d.sync += x_touched.eq(touched.bit_select(read_row, 1))
+            with m.If(self.clear):
+                m.d.sync += touched.eq(0)
+            with m.Elif(w_valid):
+                m.d.sync += touched.bit_select(w_row, 1).eq(1)
+            m.d.comb += [self.bias_rd.en.eq(m_valid), self.bias_rd.addr.eq(m_row)]
+            stored = Mux(x_touched, acc_rp.data, self.bias_rd.data)
+        base = Mux(hit_w, w_sum, Mux(hit_v, v_sum, stored))
         # Saturating add (docs/fixed-point.md): base and x_prod both fit acc_bits, so their
         # sum fits acc_bits + 1 and the two top bits of that one-bit-wider sum differ
         # exactly when it overflowed. The clamp value is then the wide sum's sign bit
@@ -127,7 +152,7 @@ class ArithmeticUnit(wiring.Component):
         m.d.comb += [
             acc_rp.en.eq(m_valid | self.acc_rd.en),
             acc_rp.addr.eq(Mux(self.acc_rd.en, self.acc_rd.addr, m_row)),
-            self.acc_rd.data.eq(acc_rp.data),
+            self.acc_rd.data.eq(stored),
             acc_wp.en.eq(w_valid | self.acc_wr.en),
             acc_wp.addr.eq(Mux(w_valid, w_row, self.acc_wr.addr)),
             acc_wp.data.eq(Mux(w_valid, w_sum, self.acc_wr.data)),

@@ -304,7 +304,9 @@ class Control(wiring.Component):
                 m.next = "PRELOAD"
             with m.State("PRELOAD"):
                 m.d.sync += self.cycles.eq(self.cycles + 1)
-                with m.If(next_row()):
+                # bias_reset: one setup cycle (pre_en clears the accumulators' valid
+                # bits; the LNZD needs n_in from the descriptor a cycle before it runs)
+                with m.If(Const(cfg.bias_reset) | next_row()):
                     start_rows()
                     m.d.sync += [in_pre.eq(0), in_compute.eq(1)]
                     m.next = "COMPUTE"

@@ -157,6 +157,10 @@ class ProcessingElement(wiring.Component):
         wiring.connect(m, spmat.out, arith.inp)
         wiring.connect(m, actrw.acc_wr, arith.acc_wr)
         wiring.connect(m, actrw.acc_rd, arith.acc_rd)
+        if cfg.bias_reset:
+            # pre_en marks the layer's one setup cycle: the accumulators' valid bits clear
+            wiring.connect(m, arith.bias_rd, actrw.bias_rd)
+            m.d.comb += arith.clear.eq(self.pre_en)
         m.d.comb += [
             pointer.ptr_base.eq(self.ptr_base),
             arith.layer.eq(self.layer),
