@@ -134,14 +134,15 @@ def spread_rows(nonzero: np.ndarray, n_pe: int) -> np.ndarray:
 def _dense_input_cycles(indices: np.ndarray, cfg) -> tuple[int, int]:
     """(busiest PE's entries, predicted compute cycles with every input non-zero) of a
     layer in this row order, the layer placed at the start of the PEs' memories."""
-    from eiegen.sim.cycle_model import layer_timing
+    from eiegen.sim.cycle_model import config_timing
 
     from .stats import encoded_issues
 
     enc = encode_layer(indices, cfg.n_pe, cfg.rel_bits)
     issues = encoded_issues(cfg, enc)
     n_out, n_in = indices.shape
-    t = layer_timing(issues, np.ones(n_in, dtype=np.int64), cfg.n_pe, cfg.queue_depth, n_out)
+    # the config's broadcast (width, column filter): the timing the program will run with
+    t = config_timing(cfg, issues, np.ones(n_in, dtype=np.int64), n_out)
     return max(s.n_entries for s in enc.pe), t.compute
 
 
