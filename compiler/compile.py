@@ -131,9 +131,10 @@ def compile_network(net: Network, cfg: ArchConfig, calibration=None,
     acc_policy, headroom_bits
         How each layer's weight format leaves room in the accumulator
         (compiler/formats.py, docs/fixed-point.md): ``"saturate"`` (room for the
-        calibration's partial sums times ``2**headroom_bits``; the hardware saturates
-        beyond it) or ``"worst_case"`` (room for any input; EIE's rule). Default: the
-        one the hardware allows (``"saturate"`` when ``cfg.acc_saturate``).
+        calibration's partial sums scaled to the input format's range, times
+        ``2**headroom_bits``; the hardware saturates beyond it) or ``"worst_case"``
+        (room for any input; EIE's rule). Default: the one the hardware allows
+        (``"saturate"`` when ``cfg.acc_saturate``).
     """
     check_fits(net, cfg)
     net = _quantize(net, cfg)
