@@ -85,8 +85,8 @@ BOARDS = {
         name="icebreaker", platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
         family="ice40", device="iCE40UP5K-SG48",
         resources={"lut": 5280, "ff": 5280, "bram": 30, "dsp": 8, "spram": 4},
-        # 30 MHz (the goal; PLL DIVR 0, DIVF 79, DIVQ 5): nextpnr reaches 31.0 MHz at
-        # seed 1 (5163/5280 LC, 25/30 EBR; docs/boards.md). Little margin in time and
+        # 30 MHz (the goal; PLL DIVR 0, DIVF 79, DIVQ 5): nextpnr reaches 30.71 MHz at
+        # seed 1 (5252/5280 LC, 25/30 EBR; docs/boards.md). Little margin in time and
         # logic cells, so a design change can push it below (eiegen build --clock 28e6
         # then) or off the device.
         clock_in=12e6, clock=30e6,

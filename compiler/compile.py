@@ -1,6 +1,7 @@
 """The compile pipeline: network + architecture config -> Program.
 
-quantize (if needed) -> balance (optional) -> choose formats -> check memories ->
+quantize (if needed) -> lower convolutions (compiler/lower.py) -> balance (optional) ->
+choose formats -> check memories ->
 encode -> pack images. Every check that can refuse the network runs before anything is
 returned, and nothing is written to disk here: `Program.save` does that.
 """
@@ -15,7 +16,7 @@ from eiegen.fixedpoint import to_fixed
 from .balance import permute_network
 from .encode import encode_layer
 from .formats import ACC_HEADROOM_BITS, choose_formats
-from .network import Network
+from .network import ConvLayer, Network
 from .pack import pack_entries
 from .program import LayerProgram, Program, ProgramError
 
@@ -49,13 +50,34 @@ def _ceil_div(a: int, b: int) -> int:
 def check_fits(net: Network, cfg: ArchConfig) -> None:
     """Refuse a network the config's memories cannot hold (entries are checked after
     encoding, in compile_network). All problems are reported at once."""
-    problems = fit_problems([(f"layer {k} ({layer.name})" if layer.name else f"layer {k}",
-                              layer.n_in, layer.n_out,
-                              len(layer.codebook) if layer.quantized else None)
-                             for k, layer in enumerate(net.layers)], cfg)
+    problems = fit_problems(_fit_layers(net), cfg)
     if problems:
         raise ProgramError("the network does not fit the configuration:\n  - "
                            + "\n  - ".join(problems))
+
+
+def _fit_layers(net: Network) -> list:
+    """(label, n_in, n_out, codebook size or None) of every layer the array will run: a
+    convolution as its lowered matrix and its max-pooling steps (compiler/lower.py), whose
+    sizes are known without building them."""
+    if not any(isinstance(layer, ConvLayer) for layer in net):
+        return [(f"layer {k} ({layer.name})" if layer.name else f"layer {k}",
+                 layer.n_in, layer.n_out, len(layer.codebook) if layer.quantized else None)
+                for k, layer in enumerate(net.layers)]
+    from .lower import POOL_CODEBOOK, lowered_shapes
+
+    rows = []
+    for k, (name, kind, n_in, n_out, src) in enumerate(lowered_shapes(net)):
+        layer = net[src]
+        codebook = len(layer.codebook) if layer.quantized else None
+        label = f"layer {k} ({name})"
+        if kind == "conv":
+            label = f"layer {k} ({name}: {layer.describe()}, lowered to {n_out}x{n_in})"
+        elif kind == "maxpool":
+            codebook = len(POOL_CODEBOOK)
+            label = f"layer {k} ({name}: max-pooling step of network layer {src})"
+        rows.append((label, n_in, n_out, codebook))
+    return rows
 
 
 def fit_problems(layers, cfg: ArchConfig) -> list[str]:
@@ -109,13 +131,18 @@ def compile_network(net: Network, cfg: ArchConfig, calibration=None,
     acc_policy, headroom_bits
         How each layer's weight format leaves room in the accumulator
         (compiler/formats.py, docs/fixed-point.md): ``"saturate"`` (room for the
-        calibration's partial sums times ``2**headroom_bits``; the hardware saturates
-        beyond it) or ``"worst_case"`` (room for any input; EIE's rule). Default: the
-        one the hardware allows (``"saturate"`` when ``cfg.acc_saturate``).
+        calibration's partial sums scaled to the input format's range, times
+        ``2**headroom_bits``; the hardware saturates beyond it) or ``"worst_case"``
+        (room for any input; EIE's rule). Default: the one the hardware allows
+        (``"saturate"`` when ``cfg.acc_saturate``).
     """
     check_fits(net, cfg)
     net = _quantize(net, cfg)
     check_fits(net, cfg)
+    lowering = None
+    if any(isinstance(layer, ConvLayer) for layer in net):
+        from .lower import lower_network
+        net, lowering = lower_network(net)  # the sizes were checked by check_fits
     if calibration is None:
         calibration = default_calibration(net.n_in)
     calibration = np.asarray(calibration, dtype=np.float64)
@@ -143,7 +170,10 @@ def compile_network(net: Network, cfg: ArchConfig, calibration=None,
             f"needs {worst} entries ({need_words} words of {cfg.entries_per_word}) but "
             f"spmat_depth={cfg.spmat_depth} words hold {cfg.spmat_entries}: raise spmat_depth "
             f"to {need_words}, add PEs, or prune further")
-    return _build_program(net, cfg, formats, encoded, row_orders)
+    program = _build_program(net, cfg, formats, encoded, row_orders)
+    # not saved with the program: what the lowering cost, for the compile statistics
+    program.lowering = lowering
+    return program
 
 
 def _build_program(net, cfg, formats, encoded, row_orders) -> Program:

@@ -251,6 +251,7 @@ def save_network(net: Network, path) -> None:
             arrays[f"layer{k}.codebook"] = layer.codebook
             arrays[f"layer{k}.indices"] = layer.indices.astype(np.uint8 if layer.indices.max()
                                                               < 256 else np.uint16)
+        arrays.update({f"layer{k}.{key}": v for key, v in layer.extra_arrays().items()})
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())  # never truncates the file it replaces

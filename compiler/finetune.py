@@ -12,7 +12,8 @@ Two kinds of retraining follow Deep Compression:
 Biases are trained in both stages (they are stored uncompressed).
 
 Two interchangeable back ends implement this: :class:`NumpyTrainer` (hand-written
-backpropagation for the fully connected IR, on in-memory arrays, no extra dependency)
+backpropagation for the IR, fully connected and convolutional layers with max pooling,
+on in-memory arrays, no extra dependency)
 and :class:`TorchTrainer` (the user's ``torch.utils.data.DataLoader`` and loss; needs the
 optional ``torch``). Both train with Adam and are deterministic for a fixed seed.
 """
@@ -47,6 +48,26 @@ def codebook_gradient(indices: np.ndarray, weight_grad: np.ndarray, size: int) -
                     minlength=size)
     g[0] = 0.0
     return g
+
+
+def _conv_ops(net: Network) -> list:
+    """Per layer: None for a fully connected one, else the convolution's Toeplitz pattern
+    and pooling windows (compiler/conv.py), computed once per training run."""
+    from .conv import conv_map
+    from .network import ConvLayer
+
+    ops = []
+    for layer in net:
+        if not isinstance(layer, ConvLayer):
+            ops.append(None)
+            continue
+        rows, cols, kidx = conv_map(layer.in_shape, layer.weight.shape[0], layer.kernel,
+                                    layer.stride, layer.padding, layer.dilation, layer.groups)
+        positions = layer.conv_shape[1] * layer.conv_shape[2]
+        ops.append(dict(rows=rows, cols=cols, kidx=kidx, och=rows // positions,
+                        positions=positions, shape=(layer.n_conv_out, layer.n_in),
+                        windows=None if layer.pool is None else layer.pool_windows()))
+    return ops
 
 
 class _Adam:
@@ -117,6 +138,7 @@ class NumpyTrainer:
         self._epoch = 0
 
     def _check(self, net: Network):
+        self._ops = _conv_ops(net)
         if net.n_in != self.x.shape[1]:
             raise NetworkError(f"the training inputs have {self.x.shape[1]} features but the "
                                f"network expects {net.n_in}")
@@ -134,11 +156,34 @@ class NumpyTrainer:
             yield self.x[b], self.y[b]
 
     def _backward(self, weights, biases, relus, x, y):
-        """Gradients of the mean loss over the batch for every weight and bias."""
-        hs = [x]
-        for w, b, relu in zip(weights, biases, relus):
-            z = hs[-1] @ w.T + b
-            hs.append(np.maximum(z, 0.0) if relu else z)
+        """Gradients of the mean loss over the batch for every weight and bias.
+
+        A convolution (``self._ops``, from :func:`_conv_ops`) runs as its Toeplitz matrix
+        built from the kernel (im2col's matrix, transposed), so the same matrix products
+        serve both kinds of layer; a kernel weight's gradient is the sum over the
+        positions that repeat it, and max pooling routes each window's gradient to the
+        input that won.
+        """
+        ops = getattr(self, "_ops", None) or [None] * len(weights)
+        hs, acts, mats, wins = [x], [], [], []
+        for w, b, relu, op in zip(weights, biases, relus, ops):
+            if op is None:
+                m, bias = w, b
+            else:
+                m = np.zeros(op["shape"])
+                m[op["rows"], op["cols"]] = w[op["och"], op["kidx"]]
+                bias = np.repeat(b, op["positions"])
+            z = hs[-1] @ m.T + bias
+            a = np.maximum(z, 0.0) if relu else z
+            win = None if op is None else op["windows"]
+            if win is not None:
+                vals = np.where(win >= 0, a[:, np.maximum(win, 0)], -np.inf)
+                arg = np.take_along_axis(np.broadcast_to(win, vals.shape),
+                                         vals.argmax(axis=2)[..., None], axis=2)[..., 0]
+                out = np.take_along_axis(a, arg, axis=1)
+            else:
+                arg, out = None, a
+            mats.append(m), acts.append(a), wins.append(arg), hs.append(out)
         out = hs[-1]
         n = len(x)
         if self.loss == "cross_entropy":
@@ -150,12 +195,25 @@ class NumpyTrainer:
             d = 2.0 * (out - y.reshape(out.shape)) / out.size
         gw, gb = [], []
         for k in range(len(weights) - 1, -1, -1):
+            op = ops[k]
+            if wins[k] is not None:  # the winner of each window takes its gradient
+                full = np.zeros_like(acts[k])
+                np.add.at(full, (np.arange(n)[:, None], wins[k]), d)
+                d = full
             if relus[k]:
-                d = d * (hs[k + 1] > 0)
-            gw.append(d.T @ hs[k] + self.weight_decay * weights[k])
-            gb.append(d.sum(axis=0))
+                d = d * (acts[k] > 0)
+            gm = d.T @ hs[k]
+            if op is None:
+                gw.append(gm + self.weight_decay * weights[k])
+                gb.append(d.sum(axis=0))
+            else:
+                flat = op["och"] * weights[k].shape[1] + op["kidx"]
+                g = np.bincount(flat, weights=gm[op["rows"], op["cols"]],
+                                minlength=weights[k].size).reshape(weights[k].shape)
+                gw.append(g + self.weight_decay * weights[k])
+                gb.append(d.sum(axis=0).reshape(-1, op["positions"]).sum(axis=1))
             if k:
-                d = d @ weights[k]
+                d = d @ mats[k]
         return gw[::-1], gb[::-1]
 
     def train_weights(self, net: Network, masks=None, epochs: int = 1) -> Network:
@@ -279,8 +337,14 @@ class TorchTrainer:
                 loss.backward()
                 after_step(opt)
 
+    def _refuse_conv(self, net: Network) -> None:
+        if any(layer.kind != "fc" for layer in net):
+            raise NetworkError("TorchTrainer retrains fully connected networks only; retrain "
+                               "a convolutional network with NumpyTrainer (in-memory data)")
+
     def train_weights(self, net: Network, masks=None, epochs: int = 1) -> Network:
         """As :meth:`NumpyTrainer.train_weights`, on the data loader."""
+        self._refuse_conv(net)
         torch = self.torch
         from dataclasses import replace
         masks = [layer.weight != 0 for layer in net] if masks is None else masks
@@ -308,6 +372,7 @@ class TorchTrainer:
     def train_codebooks(self, net: Network, epochs: int = 1) -> Network:
         """As :meth:`NumpyTrainer.train_codebooks`; autograd through the gather
         ``codebook[indices]`` sums the gradients of the weights sharing a centroid."""
+        self._refuse_conv(net)
         torch = self.torch
         from dataclasses import replace
         quant = [layer.quantized for layer in net]

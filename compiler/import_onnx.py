@@ -5,7 +5,10 @@ torch). Rather than a private protobuf reader, the official parser also handles 
 way ONNX stores a tensor (raw data, typed fields, external data).
 
 Supported, as one straight chain from the single graph input to the single output:
-``Gemm`` (``transA = 0``, constant B and C), ``MatMul`` by a constant followed by an
+``Gemm`` (``transA = 0``, constant B and C), ``Conv`` (1-D or 2-D, constant weight and
+bias, symmetric ``pads``, strides, dilations, group), ``MaxPool`` after a ``Conv`` (and
+its ``Relu``), ``AveragePool`` (folded into the next ``Conv`` or ``Gemm``: it is linear),
+``MatMul`` by a constant followed by an
 ``Add`` of a constant bias, ``Relu``, ``Flatten`` (``axis = 1``), ``Reshape`` to a
 batch-flat ``(batch, features)`` shape, ``Dropout`` and ``Identity`` (inference: the
 identity), and ``Constant`` nodes that feed them. A ``BatchNormalization`` (inference
@@ -30,12 +33,26 @@ from .network import Network, NetworkError
 
 __all__ = ["import_onnx", "SUPPORTED"]
 
-SUPPORTED = ("Gemm, MatMul + Add, Relu, Flatten (axis 1), Reshape to (batch, features), "
-             "Dropout, Identity, Constant, in a straight chain; BatchNormalization straight "
-             "after Gemm or MatMul (+ Add); a final Softmax, LogSoftmax or Sigmoid")
+SUPPORTED = ("Gemm, MatMul + Add, Conv (1-D/2-D, symmetric pads), Relu, MaxPool (after a "
+             "Conv), AveragePool (before a Conv or Gemm), Flatten (axis 1), Reshape to "
+             "(batch, features), Dropout, Identity, Constant, in a straight chain; "
+             "BatchNormalization straight after Gemm, MatMul (+ Add) or Conv; a final "
+             "Softmax, LogSoftmax or Sigmoid")
 
 _OPS = {"Constant", "Gemm", "MatMul", "Add", "Relu", "Flatten", "Reshape", "Dropout",
-        "Identity", "BatchNormalization", "Softmax", "LogSoftmax", "Sigmoid"}
+        "Identity", "BatchNormalization", "Softmax", "LogSoftmax", "Sigmoid", "Conv",
+        "MaxPool", "AveragePool"}
+
+
+def _symmetric_pads(builder, label, op, attrs, n):
+    """ONNX pads (begin..., end...) as one value per axis; auto_pad is refused."""
+    if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        raise builder.refuse(label, op, f"uses auto_pad={attrs['auto_pad']!r}; give "
+                                        f"explicit pads")
+    pads = list(attrs.get("pads", [0] * 2 * n))
+    if pads[:n] != pads[n:]:
+        raise builder.refuse(label, op, f"pads {pads} unevenly; only symmetric padding is")
+    return pads[:n]
 
 
 def _onnx():
@@ -155,6 +172,22 @@ def import_onnx(model) -> Network:
                 raise builder.refuse(label, op, f"reshapes to {shape}; only a batch-flat "
                                                 f"(batch, features) shape is")
             builder.flatten(label, op, shape[1] if shape[1] > 0 else None)
+        elif op == "Conv":
+            w = np.asarray(const(node, node.input[1], "weight"), dtype=np.float64)
+            n = w.ndim - 2
+            bias = (const(node, node.input[2], "bias")
+                    if len(node.input) > 2 and node.input[2] else None)
+            builder.conv(label, op, w, bias, attrs.get("strides", [1] * n),
+                         _symmetric_pads(builder, label, op, attrs, n),
+                         attrs.get("dilations", [1] * n), attrs.get("group", 1))
+        elif op in ("MaxPool", "AveragePool"):
+            if len(node.output) > 1 and node.output[1]:
+                raise builder.refuse(label, op, "uses the indices output")
+            k = list(attrs.get("kernel_shape", []))
+            builder.pool(label, op, "max" if op == "MaxPool" else "avg", k,
+                         attrs.get("strides", [1] * len(k)),
+                         _symmetric_pads(builder, label, op, attrs, len(k)),
+                         attrs.get("dilations", [1] * len(k)), attrs.get("ceil_mode", 0))
         elif op == "BatchNormalization":
             if attrs.get("training_mode", 0) or any(node.output[1:]):
                 raise builder.refuse(label, op, "is in training mode (batch statistics); only "

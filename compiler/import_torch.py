@@ -1,11 +1,14 @@
 """Import a PyTorch ``nn.Module`` into the network IR (needs the optional ``torch``).
 
-Supported: ``nn.Linear``, ``nn.ReLU``, ``nn.Flatten``, ``nn.Dropout``, ``nn.Identity``
+Supported: ``nn.Linear``, ``nn.Conv1d``/``nn.Conv2d`` (stride, zero padding, dilation,
+groups, bias; needs ``input_shape``), ``nn.MaxPool1d``/``2d`` after a conv (and its
+ReLU), ``nn.AvgPool1d``/``2d`` folded into the conv or Linear after it (it is linear),
+``nn.ReLU``, ``nn.Flatten``, ``nn.Dropout``, ``nn.Identity``
 arranged as an ``nn.Sequential`` (nested ones are flattened) or as any module whose
 ``forward`` torch.fx can trace into a straight chain of those modules and the matching
 functions (``torch.relu``, ``F.relu``, ``torch.flatten``, ``F.dropout``, ``x.relu()``,
 ``x.flatten(1)``, ``x.view(x.size(0), -1)``). Dropout is the identity at inference.
-An ``nn.BatchNorm1d`` straight after a Linear is folded into it with its running
+An ``nn.BatchNorm1d``/``2d`` straight after a Linear or conv is folded into it with its running
 statistics (eval mode, whatever mode the module is in); a final ``Softmax``,
 ``LogSoftmax`` or ``Sigmoid`` (module, function or method) is dropped with a note in
 ``Network.notes``: the argmax of the logits is the same.
@@ -25,9 +28,11 @@ from .network import Network
 
 __all__ = ["import_torch", "import_state_dict", "SUPPORTED"]
 
-SUPPORTED = ("Linear, ReLU, Flatten, Dropout and Identity modules (or torch.relu, "
-             "torch.flatten, F.relu, F.dropout) in a straight chain, BatchNorm1d straight "
-             "after a Linear, and a final Softmax, LogSoftmax or Sigmoid")
+SUPPORTED = ("Linear, ReLU, Conv1d, Conv2d, MaxPool1d/2d (after a conv), AvgPool1d/2d "
+             "(before a conv or Linear), Flatten, Dropout and Identity modules (or "
+             "torch.relu, torch.flatten, F.relu, F.dropout) in a straight chain, "
+             "BatchNorm1d/2d straight after a Linear or conv, and a final Softmax, "
+             "LogSoftmax or Sigmoid")
 
 # order-preserving ops dropped at the end of a model: name -> the dim argument's position
 _FINAL = {"softmax": 1, "log_softmax": 1, "sigmoid": None}
@@ -56,14 +61,34 @@ def _module(builder: ChainBuilder, name: str, mod) -> None:
             raise builder.refuse(name, "Flatten", f"flattens dims {mod.start_dim}..{mod.end_dim}"
                                                   f"; only start_dim=1, end_dim=-1 is")
         builder.flatten(name, "Flatten")
-    elif isinstance(mod, nn.BatchNorm1d):
+    elif isinstance(mod, (nn.Conv1d, nn.Conv2d)):
+        op = type(mod).__name__
+        if mod.padding_mode != "zeros":
+            raise builder.refuse(name, op, f"pads with {mod.padding_mode!r}; only zeros is")
+        padding = mod.padding
+        if isinstance(padding, str):  # 'valid' or 'same' (stride 1)
+            total = [d * (k - 1) for d, k in zip(mod.dilation, mod.kernel_size)]
+            if padding == "same" and any(t % 2 for t in total):
+                raise builder.refuse(name, op, "pads 'same' unevenly (even kernel); only "
+                                               "symmetric padding is")
+            padding = tuple(t // 2 for t in total) if padding == "same" else 0
+        w = mod.weight.detach().cpu().double().numpy()
+        b = None if mod.bias is None else mod.bias.detach().cpu().double().numpy()
+        builder.conv(name, op, w, b, mod.stride, padding, mod.dilation, mod.groups)
+    elif isinstance(mod, (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)):
+        op = type(mod).__name__
+        if getattr(mod, "return_indices", False) or getattr(mod, "divisor_override", None):
+            raise builder.refuse(name, op, "returns indices or overrides the divisor")
+        builder.pool(name, op, "max" if "Max" in op else "avg", mod.kernel_size, mod.stride,
+                     mod.padding, getattr(mod, "dilation", 1), mod.ceil_mode)
+    elif isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
         if mod.running_mean is None or mod.running_var is None:
             raise builder.refuse(name, "BatchNorm1d", "keeps no running statistics "
                                  "(track_running_stats=False), so it normalises with each "
                                  "batch's own; only a BatchNorm with running statistics folds")
         params = [None if t is None else t.detach().cpu().double().numpy()
                   for t in (mod.running_mean, mod.running_var, mod.weight, mod.bias)]
-        builder.batchnorm(name, "BatchNorm1d", *params[:2], mod.eps, *params[2:])
+        builder.batchnorm(name, type(mod).__name__, *params[:2], mod.eps, *params[2:])
     elif isinstance(mod, (nn.Softmax, nn.LogSoftmax)):
         _final(builder, name, type(mod).__name__, mod.dim)
     elif isinstance(mod, nn.Sigmoid):

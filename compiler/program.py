@@ -14,6 +14,7 @@ from eiegen.arch import ArchConfig, ConfigError
 from eiegen.fixedpoint import to_fixed
 from eiegen.safeio import OutputError, check_folder_output, staged_folder
 from eiegen.safeload import load_arrays, read_regular
+from eiegen.words import LAYER_DESCRIPTOR
 
 from .formats import LayerFormat
 from .pack import byte_rows_hex_lines, hex_lines, unpack_entries, words_to_ints
@@ -23,7 +24,6 @@ __all__ = ["Program", "LayerProgram", "ProgramError", "FORMAT_NAME", "FORMAT_VER
 
 FORMAT_NAME = "eiegen-program"
 FORMAT_VERSION = 1
-DESCRIPTOR_WORDS = 4
 
 
 def _program_files(folder: Path):
@@ -71,8 +71,10 @@ class LayerProgram:
         return [e - p for e, p in zip(self.entries, self.padding)]
 
     def descriptor_words(self) -> list[int]:
-        return [self.n_in, self.n_out, self.ptr_base,
-                self.bias_base | (self.shift << 16) | (int(self.relu) << 24)]
+        """The layer descriptor (eiegen.words.LAYER_DESCRIPTOR) as 32-bit words."""
+        return LAYER_DESCRIPTOR.to_words(LAYER_DESCRIPTOR.pack(
+            n_in=self.n_in, n_out=self.n_out, ptr_base=self.ptr_base,
+            bias_base=self.bias_base, shift=self.shift, relu=int(self.relu)))
 
     def to_dict(self) -> dict:
         return {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["layer_stats", "program_stats", "column_lengths", "merged_padding", "column_issues",
+__all__ = ["layer_stats", "program_stats", "lowering_stats", "column_lengths", "merged_padding", "column_issues",
            "encoded_issues", "work_per_pe", "work_bound", "format_stats"]
 
 
@@ -127,9 +127,37 @@ def program_stats(program) -> dict:
                                     for n in (lp.n_in, lp.n_out)), "depth": cfg.act_depth},
         "layers": {"used": len(program.layers), "depth": cfg.max_layers},
     }
-    return {"config": cfg.to_dict(), "layers": layers, "memories": memories,
-            "total_bytes": total, "dense_fp32_bytes": dense,
-            "compression_vs_fp32": dense / total if total else 0.0}
+    out = {"config": cfg.to_dict(), "layers": layers, "memories": memories,
+           "total_bytes": total, "dense_fp32_bytes": dense,
+           "compression_vs_fp32": dense / total if total else 0.0}
+    lowering = getattr(program, "lowering", None)  # set by compile_network, not saved
+    if lowering is not None and lowering.changed:
+        out["lowering"] = lowering_stats(program, lowering)
+    return out
+
+
+def lowering_stats(program, lowering) -> dict:
+    """What running convolutions and max pooling as sparse layers costs
+    (compiler/lower.py): per lowered layer, its entries and sparse-matrix bytes beside
+    what the kernel's weights stored once would take (the repetition's cost)."""
+    cfg = program.cfg
+    rows = []
+    for lp, la in zip(program.layers, lowering.layers):
+        entries = int(sum(lp.entries))
+        row = dict(la.to_dict(), entries=entries,
+                   spmat_bytes=entries * cfg.entry_bits / 8)
+        if la.kind == "conv":
+            # the kernel's non-zeros once each, as a plain sparse layer would store them
+            row["kernel_bytes"] = la.weights * cfg.entry_bits / 8
+            row["repetition_bytes"] = row["spmat_bytes"] - row["kernel_bytes"]
+        rows.append(row)
+    conv = [r for r in rows if r["kind"] == "conv"]
+    pool = [r for r in rows if r["kind"] == "maxpool"]
+    return {"layers": rows,
+            "conv_repetition_bytes": sum(r["repetition_bytes"] for r in conv),
+            "conv_kernel_bytes": sum(r["kernel_bytes"] for r in conv),
+            "maxpool_layers": len(pool),
+            "maxpool_bytes": sum(r["spmat_bytes"] for r in pool)}
 
 
 def format_stats(stats: dict) -> str:
@@ -151,4 +179,15 @@ def format_stats(stats: dict) -> str:
                  f"{stats['dense_fp32_bytes']} bytes ({stats['compression_vs_fp32']:.1f}x)")
     lines.append("memory use per PE: " + ", ".join(
         f"{name} {m['used']}/{m['depth']}" for name, m in stats["memories"].items()))
+    low = stats.get("lowering")
+    if low:
+        for r in low["layers"]:
+            if r["kind"] == "conv":
+                lines.append(f"{r['name']}: convolution lowered to {r['n_out']}x{r['n_in']}, "
+                             f"{r['weights']} kernel weights repeated {r['repetition']:.1f}x "
+                             f"({r['spmat_bytes']:.0f} sparse-matrix bytes, "
+                             f"{r['repetition_bytes']:.0f} more than the kernel once)")
+        if low["maxpool_layers"]:
+            lines.append(f"max pooling: {low['maxpool_layers']} exact +-1 ReLU layers, "
+                         f"{low['maxpool_bytes']:.0f} sparse-matrix bytes")
     return "\n".join(lines)

@@ -1,6 +1,28 @@
-"""eiegen: generator and simulator for EIE-style sparse neural-network accelerators."""
+"""eiegen: generator and simulator for EIE-style sparse neural-network accelerators.
+
+The Python API (docs/python-api.md) is imported on first use, so ``import eiegen``
+stays fast: ``eiegen.import_model``, ``compress``, ``compile``, ``predict``,
+``fidelity``, ``simulate``, ``verilog``, ``build`` (:mod:`eiegen.api`).
+"""
 
 from .arch import ArchConfig, ConfigError
 
 __version__ = "0.1.0"
-__all__ = ["ArchConfig", "ConfigError", "__version__"]
+
+# the names eiegen.api exports, resolved lazily by __getattr__ (PEP 562)
+_API = ("FidelityWarning", "Simulation", "board_config", "build", "compile", "compress",
+        "fidelity", "import_model", "load_program", "predict", "simulate", "verilog")
+
+__all__ = ["ArchConfig", "ConfigError", "__version__", *_API]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'eiegen' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_API))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,16 +25,17 @@ def _step(log, text):
 
 def run_demo(out: Path, *, n_pe: int = 8, queue_depth: int = 8, balance: bool = True,
              train: bool = True, trainer: str = "numpy", clock_mhz: float = 100.0,
-             limit: int | None = None, log=print, progress=None) -> dict:
-    """Run the whole flow and write the report folder ``out`` (see the README)."""
+             limit: int | None = None, log=print, progress=None, cnn: bool = False) -> dict:
+    """Run the whole flow and write the report folder ``out`` (see the README). With
+    ``cnn``, on the LeNet-style digits CNN (compiler/digits_cnn.py) instead of the MLP."""
     with staged_folder(out, kind="demo") as tmp:  # replaces `out` only when all is done
         return _run_demo_in(tmp, n_pe=n_pe, queue_depth=queue_depth, balance=balance,
                             train=train, trainer=trainer, clock_mhz=clock_mhz, limit=limit,
-                            log=log, progress=progress)
+                            log=log, progress=progress, cnn=cnn)
 
 
 def _run_demo_in(out: Path, *, n_pe, queue_depth, balance, train, trainer, clock_mhz, limit,
-                 log, progress) -> dict:
+                 log, progress, cnn=False) -> dict:
     from eiegen.arch import ArchConfig
     from eiegen.compiler.compile import compile_network
     from eiegen.compiler.digits import digits_data, load_shipped, run_digits_pipeline, train_dense
@@ -51,21 +53,30 @@ def _run_demo_in(out: Path, *, n_pe, queue_depth, balance, train, trainer, clock
         x_te, y_te = x_te[:limit], y_te[:limit]
     timings = {}
 
-    t = _step(log, "training the 64-300-100-10 digits MLP" if train
-              else "loading the shipped dense digits MLP (--no-train)")
-    dense = train_dense(trainer=trainer) if train else load_shipped("dense")
+    if cnn:
+        from eiegen.compiler.digits_cnn import cnn_arch, run_cnn_pipeline, train_dense_cnn
+
+        # the CNN always trains (numpy): nothing is shipped for it, and it takes a minute
+        t = _step(log, "training the digits CNN (conv 1->8 3x3, ReLU, maxpool 2x2, conv 8->16 "
+                       "3x3, ReLU, flatten, FC 256->128, ReLU, FC 128->10) with numpy")
+        dense = train_dense_cnn()
+    else:
+        t = _step(log, "training the 64-300-100-10 digits MLP" if train
+                  else "loading the shipped dense digits MLP (--no-train)")
+        dense = train_dense(trainer=trainer) if train else load_shipped("dense")
     timings["train"] = time.monotonic() - t
 
     t = _step(log, "compressing: pruning + retraining, trained weight sharing, Huffman coding")
-    result = run_digits_pipeline(dense, trainer=trainer, fixed_point=False,
-                                 log=lambda s: log(f"    {s}"))
+    pipeline = run_cnn_pipeline if cnn else partial(run_digits_pipeline, trainer=trainer)
+    result = pipeline(dense, fixed_point=False, log=lambda s: log(f"    {s}"))
     net, creport = result.network, result.report
     timings["compress"] = time.monotonic() - t
     log(creport.table())
 
     t = _step(log, f"compiling for {n_pe} PEs, queue depth {queue_depth}"
               + (" with compile-time load balancing" if balance else ""))
-    cfg = ArchConfig(n_pe=n_pe, queue_depth=queue_depth)
+    cfg = (cnn_arch(n_pe, queue_depth) if cnn
+           else ArchConfig(n_pe=n_pe, queue_depth=queue_depth))
     program = compile_network(net, cfg, calibration=x_tr, balance=balance)
     program.save(out / "program")
     cfg.save(out / "config.json")
@@ -118,6 +129,8 @@ def _run_demo_in(out: Path, *, n_pe, queue_depth, balance, train, trainer, clock
         "n_test": int(len(x_int)),
         "timings_s": timings,
     }
+    if program.lowering is not None:
+        summary["lowering"] = stats["lowering"]
     report = {"summary": summary, "compression": creport.to_dict(), "program": stats,
               "simulation": sim_rep, "config": cfg.to_dict()}
     (out / "report.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")

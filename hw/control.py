@@ -7,9 +7,12 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from eiegen.words import DESCRIPTOR_WORDS, LAYER_DESCRIPTOR
+
 from . import protocol as P
 from .actrw import SHIFT_BITS
-from .layouts import index_shape, col_bits, host_data_words
+from .layouts import (ACT_ADDRESS_LAYOUT, COMMAND_LAYOUT, DESCRIPTOR_LAYOUT, RESPONSE_LAYOUT,
+                      Opcode, index_shape, col_bits, host_data_words)
 from .memory import make_memory
 from .pe import (COUNTER_BITS, READ_ACT, READ_KINDS, READ_SATURATED, ProcessingElement,
                  host_write_bus_shape)
@@ -18,10 +21,10 @@ __all__ = ["Control"]
 
 
 def descriptor_rows(words) -> list[int]:
-    """Layer descriptor words (4 per layer) -> 128-bit descriptor memory rows."""
+    """Layer descriptor words (``DESCRIPTOR_WORDS`` per layer) -> descriptor memory rows."""
     words = [int(w) for w in words]
-    return [sum(w << (32 * k) for k, w in enumerate(words[i:i + 4]))
-            for i in range(0, len(words), 4)]
+    return [LAYER_DESCRIPTOR.from_words(words[i:i + DESCRIPTOR_WORDS])
+            for i in range(0, len(words), DESCRIPTOR_WORDS)]
 
 
 class Control(wiring.Component):
@@ -80,7 +83,7 @@ class Control(wiring.Component):
             "lnzd_done": In(1),
             "all_idle": In(1),
         })
-        self.descriptors = make_memory(unsigned(128), cfg.max_layers,
+        self.descriptors = make_memory(unsigned(DESCRIPTOR_LAYOUT.size), cfg.max_layers,
                                        descriptor_rows(layers_init or []), name="layers",
                                        memories=memories)
         self.cycles = Signal(COUNTER_BITS)
@@ -108,7 +111,7 @@ class Control(wiring.Component):
         m.d.comb += [self.pre_en.eq(in_pre), self.compute.eq(in_compute),
                      self.wb_en.eq(in_wb)]
 
-        op = Signal(8)
+        op = Signal(Opcode)
         mem = Signal(8)
         arg = Signal(16)
         addr = Signal(32)
@@ -123,6 +126,8 @@ class Control(wiring.Component):
         n_out = Signal(unsigned(col_bits(cfg)))
         row_base = Signal(col_bits(cfg) + n.bit_length())
 
+        desc = DESCRIPTOR_LAYOUT(desc_rp.data)
+        lane_bits = (DESCRIPTOR_WORDS - 1).bit_length()
         kinds = 7 if cfg.col_filter else 6
         wbits = max(3, kmax.bit_length())
         words = Array([Const(host_data_words(P.item_bits(cfg, k)), wbits)
@@ -134,14 +139,15 @@ class Control(wiring.Component):
         to_counters = Signal()
         m.d.comb += [
             self.wr_data.eq(data_reg),
-            self.n_in.eq(desc_rp.data[0:32]), n_out.eq(desc_rp.data[32:64]),
-            self.ptr_base.eq(desc_rp.data[64:96]), self.bias_base.eq(desc_rp.data[96:112]),
-            self.shift.eq(desc_rp.data[112:120]), self.relu.eq(desc_rp.data[120]),
+            self.n_in.eq(desc.n_in), n_out.eq(desc.n_out), self.ptr_base.eq(desc.ptr_base),
+            self.bias_base.eq(desc.bias_base), self.shift.eq(desc.shift),
+            self.relu.eq(desc.relu),
             desc_rp.addr.eq(self.layer),
+            # the host writes a descriptor one 32-bit word (lane) at a time
             desc_wp.en.eq(Mux(self.wr_en & (self.wr_mem == P.MEM_LAYERS),
-                              Const(1, 4) << self.wr_addr[:2], 0)),
-            desc_wp.addr.eq(self.wr_addr >> 2),
-            desc_wp.data.eq(Cat(*[self.wr_data[:32]] * 4)),
+                              Const(1, DESCRIPTOR_WORDS) << self.wr_addr[:lane_bits], 0)),
+            desc_wp.addr.eq(self.wr_addr >> lane_bits),
+            desc_wp.data.eq(Cat(*[self.wr_data[:32]] * DESCRIPTOR_WORDS)),
             self.row.eq(cur_row),
             self.rd_pe.eq(cur_pe),
             self.rd_kind.eq(kind),
@@ -174,38 +180,39 @@ class Control(wiring.Component):
             with m.State("CMD"):
                 m.d.comb += inp.ready.eq(1)
                 with m.If(inp.valid):
-                    h = inp.payload
-                    m.d.sync += [op.eq(h[24:32]), mem.eq(h[16:24]), arg.eq(h[0:16]),
+                    h = COMMAND_LAYOUT(inp.payload)
+                    m.d.sync += [op.eq(h.op), mem.eq(h.mem), arg.eq(h.arg),
                                  word_idx.eq(0)]
-                    with m.Switch(h[24:32]):
-                        with m.Case(P.OP_WRITE, P.OP_READ):
+                    with m.Switch(h.op):
+                        with m.Case(Opcode.WRITE, Opcode.READ):
                             m.next = "ADDR"
-                        with m.Case(P.OP_RUN):
+                        with m.Case(Opcode.RUN):
                             m.d.comb += self.clear.eq(1)
-                            m.d.sync += [self.cycles.eq(0), n_layers.eq(h[0:16]),
+                            m.d.sync += [self.cycles.eq(0), n_layers.eq(h.arg),
                                          self.layer.eq(0), resp_len.eq(1)]
-                            with m.If(h[0:16] == 0):
+                            with m.If(h.arg == 0):
                                 m.next = "RESP"
                             with m.Else():
                                 m.next = "DESC"
-                        with m.Case(P.OP_COUNTERS):
+                        with m.Case(Opcode.COUNTERS):
                             m.d.sync += [resp_len.eq(1 + P.COUNTERS_PER_PE * n),
                                          cur_pe.eq(0), kind.eq(0)]
                             m.next = "RESP"
-                        with m.Case(P.OP_INFO):
+                        with m.Case(Opcode.INFO):
                             m.d.sync += resp_len.eq(4)
                             m.next = "RESP"
             with m.State("ADDR"):
                 m.d.comb += inp.ready.eq(1)
                 with m.If(inp.valid):
-                    m.d.sync += [addr.eq(inp.payload), cur_pe.eq(inp.payload[0:8]),
-                                 cur_row.eq(inp.payload[8:]), kind.eq(READ_ACT)]
+                    a = ACT_ADDRESS_LAYOUT(inp.payload)
+                    m.d.sync += [addr.eq(inp.payload), cur_pe.eq(a.pe), cur_row.eq(a.row),
+                                 kind.eq(READ_ACT)]
                     m.next = "COUNT"
             with m.State("COUNT"):
                 m.d.comb += inp.ready.eq(1)
                 with m.If(inp.valid):
                     m.d.sync += [count.eq(inp.payload), resp_len.eq(inp.payload)]
-                    with m.If(op == P.OP_READ):
+                    with m.If(op == Opcode.READ):
                         m.next = "RESP"
                     with m.Elif(inp.payload == 0):
                         m.next = "CMD"
@@ -232,18 +239,19 @@ class Control(wiring.Component):
                     with m.Else():
                         m.d.sync += word_idx.eq(word_idx + 1)
             with m.State("RESP"):
-                m.d.comb += [out.valid.eq(1),
-                             out.payload.eq(Cat(resp_len, op[:7], Const(1, 1)))]
+                resp = RESPONSE_LAYOUT(out.payload)
+                m.d.comb += [out.valid.eq(1), resp.n_words.eq(resp_len), resp.op.eq(op),
+                             resp.response.eq(1)]
                 with m.If(out.ready):
                     with m.Switch(op):
-                        with m.Case(P.OP_READ):
+                        with m.Case(Opcode.READ):
                             with m.If(count == 0):
                                 m.next = "CMD"
                             with m.Else():
                                 m.next = "RD_ISSUE"
-                        with m.Case(P.OP_RUN):
+                        with m.Case(Opcode.RUN):
                             m.next = "CYCLES"
-                        with m.Case(P.OP_COUNTERS):
+                        with m.Case(Opcode.COUNTERS):
                             m.next = "CYCLES"
                         with m.Default():
                             m.next = "INFO"
@@ -270,7 +278,7 @@ class Control(wiring.Component):
             with m.State("CYCLES"):
                 m.d.comb += [out.valid.eq(1), out.payload.eq(self.cycles)]
                 with m.If(out.ready):
-                    with m.If(op == P.OP_COUNTERS):
+                    with m.If(op == Opcode.COUNTERS):
                         m.d.sync += kind.eq(1)
                         await_readback(True)
                     with m.Else():

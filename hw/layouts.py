@@ -6,12 +6,46 @@ Every width is derived from :class:`eiegen.arch.ArchConfig`; nothing here is har
 from __future__ import annotations
 
 from amaranth.hdl import signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
+
+from eiegen.words import ACT_ADDRESS, COMMAND_HEADER, LAYER_DESCRIPTOR, RESPONSE_HEADER, Op
 
 __all__ = ["index_shape", "col_bits", "host_data_words", "broadcast_layout", "offer_layout",
            "column_layout",
-           "entry_layout", "WriteBus", "ReadBus"]
+           "entry_layout", "WriteBus", "ReadBus", "Opcode", "word_layout", "COMMAND_LAYOUT",
+           "RESPONSE_LAYOUT", "ACT_ADDRESS_LAYOUT", "DESCRIPTOR_LAYOUT"]
+
+
+class Opcode(enum.Enum, shape=8):
+    """The command opcodes of :class:`eiegen.words.Op` as an Amaranth enum (a test checks
+    that the two agree)."""
+    NOP = Op.NOP.value
+    WRITE = Op.WRITE.value
+    READ = Op.READ.value
+    RUN = Op.RUN.value
+    COUNTERS = Op.COUNTERS.value
+    INFO = Op.INFO.value
+
+
+def word_layout(fmt, **shapes) -> data.FlexibleLayout:
+    """The ``amaranth.lib.data`` layout of a word format of :mod:`eiegen.words`: every
+    field unsigned, or the shape that ``shapes`` names for it (of the field's width)."""
+    fields = {}
+    for f in fmt.fields:
+        fields[f.name] = data.Field(shapes.pop(f.name, unsigned(f.width)), f.offset)
+        if fields[f.name].width != f.width:
+            raise ValueError(f"{fmt.name} field {f.name} is {f.width} bits, not "
+                             f"{fields[f.name].shape!r}")
+    if shapes:
+        raise ValueError(f"{fmt.name} has no field {sorted(shapes)[0]}")
+    return data.FlexibleLayout(fmt.width, fields)
+
+
+COMMAND_LAYOUT = word_layout(COMMAND_HEADER, op=Opcode)
+RESPONSE_LAYOUT = word_layout(RESPONSE_HEADER)
+ACT_ADDRESS_LAYOUT = word_layout(ACT_ADDRESS)
+DESCRIPTOR_LAYOUT = word_layout(LAYER_DESCRIPTOR)
 
 
 def index_shape(n: int):

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from eiegen.words import ACT_ADDRESS, COMMAND_HEADER, RESPONSE_HEADER, Mem, Op
+
 __all__ = [
     "OP_NOP", "OP_WRITE", "OP_READ", "OP_RUN", "OP_COUNTERS", "OP_INFO",
     "MEM_PTR", "MEM_SPMAT", "MEM_BIAS", "MEM_CODEBOOK", "MEM_LAYERS", "MEM_ACT",
@@ -22,12 +24,11 @@ __all__ = [
     "info_words", "response_words",
 ]
 
-OP_NOP, OP_WRITE, OP_READ, OP_RUN, OP_COUNTERS, OP_INFO = range(6)
-MEM_PTR, MEM_SPMAT, MEM_BIAS, MEM_CODEBOOK, MEM_LAYERS, MEM_ACT, MEM_COLMASK = range(7)
-MEMORY_NAMES = {MEM_PTR: "ptr", MEM_SPMAT: "spmat", MEM_BIAS: "bias",
-                MEM_CODEBOOK: "codebook", MEM_LAYERS: "layers", MEM_ACT: "act",
-                MEM_COLMASK: "colmask"}
-RESPONSE_FLAG = 0x80
+# the word formats and the opcode and memory numbers are eiegen.words'
+OP_NOP, OP_WRITE, OP_READ, OP_RUN, OP_COUNTERS, OP_INFO = Op
+MEM_PTR, MEM_SPMAT, MEM_BIAS, MEM_CODEBOOK, MEM_LAYERS, MEM_ACT, MEM_COLMASK = Mem
+MEMORY_NAMES = {int(m): m.name.lower() for m in Mem}
+RESPONSE_FLAG = RESPONSE_HEADER.pack(response=1) >> 24  # a response header's top byte: 0x80 | op
 # "EIE", protocol version 2 (version 1 answered COUNTERS without ``saturated``; a host
 # checks INFO first, so it never misreads an older bitstream's counters)
 INFO_MAGIC = 0xE1E00002
@@ -61,11 +62,11 @@ def header(op: int, mem: int = 0, arg: int = 0) -> int:
     """A command's first word: ``op << 24 | mem << 16 | arg`` (arg: PE or layer count)."""
     if not 0 <= arg < 1 << 16:
         raise ProtocolError(f"command argument must fit 16 bits, got {arg}")
-    return op << 24 | mem << 16 | arg
+    return COMMAND_HEADER.pack(op=op, mem=mem, arg=arg)
 
 
 def response_header(op: int, n_words: int) -> int:
-    return (RESPONSE_FLAG | op) << 24 | n_words
+    return RESPONSE_HEADER.pack(n_words=n_words, op=op, response=1)
 
 
 def item_bits(cfg, mem: int) -> int:
@@ -86,7 +87,7 @@ def words_per_item(cfg, mem: int) -> int:
 
 def act_address(cfg, index: int) -> int:
     """The address word of global activation ``index``: ``local address << 8 | PE``."""
-    return (index // cfg.n_pe) << 8 | index % cfg.n_pe
+    return ACT_ADDRESS.pack(pe=index % cfg.n_pe, row=index // cfg.n_pe)
 
 
 def _split(value: int, bits: int, n_words: int) -> list[int]:
@@ -168,13 +169,14 @@ def split_responses(words) -> list[Response]:
     out, i, words = [], 0, [int(w) for w in words]
     while i < len(words):
         head = words[i]
-        if not head >> 24 & RESPONSE_FLAG:
+        fields = RESPONSE_HEADER.unpack(head)
+        if not fields["response"]:
             raise ProtocolError(f"word {i} ({head:#010x}) is not a response header")
-        n = head & 0xFFFFFF
+        n = fields["n_words"]
         if i + 1 + n > len(words):
             raise ProtocolError(f"response at word {i} announces {n} words, "
                                 f"only {len(words) - i - 1} follow")
-        out.append(Response(head >> 24 & 0x7F, tuple(words[i + 1:i + 1 + n])))
+        out.append(Response(fields["op"], tuple(words[i + 1:i + 1 + n])))
         i += 1 + n
     return out
 

@@ -38,8 +38,7 @@ class HostDriver:
         out = []
         for op, n in expected_ops:
             head = self.link.read(1, self.timeout_cycles)[0]
-            resp_op, count = head >> 24, head & 0xFFFFFF
-            if resp_op != (P.RESPONSE_FLAG | op) or count != n:
+            if head != P.response_header(op, n):
                 raise P.ProtocolError(
                     f"expected the response to op {op} with {n} words, got header {head:#010x}")
             out.append(P.Response(op, tuple(self.link.read(n, self.timeout_cycles)) if n else ()))

@@ -93,12 +93,13 @@ class Fidelity:
         lines = [f"fidelity against {ref} on {self.n_inputs} input(s): "
                  f"{self.inputs_saturated} input(s) clip at the input format "
                  f"(frac_in {self.input_frac})",
-                 f"{'layer':<10}{'max err':>11}{'% range':>9}{'mean err':>11}{'% range':>9}"
+                 f"{'layer':<10}{'max err':>11}{'% range':>10}{'mean err':>11}{'% range':>10}"
                  f"{'SQNR dB':>9}{'out sat':>9}{'acc sat':>9}{'weight bits':>13}"]
         for la in self.layers:
             lines.append(
-                f"{la.name[:10]:<10}{la.max_abs_error:>11.3g}{_pct(la.max_error_pct):>9}"
-                f"{la.mean_abs_error:>11.3g}{_pct(la.mean_error_pct):>9}"
+                # 10 wide: a 3-digit percentage below 0.001 ("0.000725%") takes 9
+                f"{la.name[:10]:<10}{la.max_abs_error:>11.3g}{_pct(la.max_error_pct):>10}"
+                f"{la.mean_abs_error:>11.3g}{_pct(la.mean_error_pct):>10}"
                 f"{'exact' if la.sqnr_db is None else f'{la.sqnr_db:.1f}':>9}"
                 f"{la.output_saturations:>9}{la.acc_saturations:>9}"
                 f"{f'{la.weight_bits_min}-{la.weight_bits_max}/{la.weight_bits_avail}':>13}")

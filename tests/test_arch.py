@@ -25,6 +25,9 @@ RANGES = {
     "max_layers": (1, 64),
     "merge_padding": (0, 1),
     "acc_saturate": (0, 1),
+    "col_filter": (0, 1),
+    "broadcast_width": (1, 4),
+    "bias_reset": (0, 1),
 }
 
 
@@ -41,6 +44,21 @@ def test_defaults_and_derived_quantities():
     assert cfg.spmat_entries == 1024 * 8
     assert cfg.ptr_bits == (1024 * 8).bit_length() == 14
     assert cfg.max_inputs == 64 * 4
+
+
+def test_broadcast_options():
+    # EIE's broadcast is the default; the wide one is selected by either option
+    assert not ArchConfig().wide_broadcast
+    assert ArchConfig(col_filter=1).wide_broadcast
+    assert ArchConfig(broadcast_width=2).wide_broadcast
+    # a queue must hold a whole group of the wide broadcast
+    with pytest.raises(ConfigError, match="broadcast_width.*queue_depth"):
+        ArchConfig(queue_depth=2, broadcast_width=3)
+    # column-mask rows: every layer's ceil(n_in / n_pe) rows fit whenever its pointers do
+    cfg = ArchConfig(n_pe=7, ptr_depth=100, max_layers=3)
+    assert cfg.mask_depth == 15 + 3
+    sizes = [33, 32, 32]  # 34 + 33 + 33 = 100 pointer entries
+    assert sum(-(-n // 7) for n in sizes) <= cfg.mask_depth
 
 
 def test_eie_configuration_matches_the_paper():

@@ -134,3 +134,39 @@ def test_torch_trainer_matches_the_numpy_semantics():
     (w * g).sum().backward()
     expect = codebook_gradient(q[0].indices, g.numpy(), len(q[0].codebook))[1:]
     assert np.allclose(cb.grad.numpy(), expect)
+
+
+def test_numpy_trainer_conv_gradients_match_finite_differences():
+    """Kernel, bias and FC gradients through a conv + ReLU + max pool (compiler/conv.py)."""
+    from dataclasses import replace
+
+    from eiegen.compiler.finetune import _conv_ops
+    from eiegen.compiler.network import ConvLayer
+
+    rng = np.random.default_rng(0)
+    conv = ConvLayer(weight=rng.normal(size=(3, 8)), bias=rng.normal(size=3) * 0.1,
+                     in_shape=(2, 5, 5), kernel=2, padding=1, pool=(2, 2), pool_stride=(2, 2))
+    fc = Layer(rng.normal(size=(4, conv.n_out)), rng.normal(size=4), "none")
+    net = Network((conv, fc))
+    x, y = rng.normal(size=(6, 50)), rng.integers(0, 4, size=6)
+    tr = NumpyTrainer(x, y)
+    tr._ops = _conv_ops(net)
+    ws, bs = [conv.weight.copy(), fc.weight.copy()], [conv.bias.copy(), fc.bias.copy()]
+
+    def loss(ws, bs):
+        out = Network((replace(conv, weight=ws[0], bias=bs[0]),
+                       replace(fc, weight=ws[1], bias=bs[1]))).forward(x)
+        e = np.exp(out - out.max(axis=1, keepdims=True))
+        return -np.mean(np.log(e[np.arange(6), y] / e.sum(axis=1)))
+
+    gw, gb = tr._backward(ws, bs, [True, False], x, y)
+    for params, grads in ((ws, gw), (bs, gb)):
+        for p, g in zip(params, grads):
+            for i in [0, p.size // 2, p.size - 1]:
+                old = p.flat[i]
+                p.flat[i] = old + 1e-6
+                up = loss(ws, bs)
+                p.flat[i] = old - 1e-6
+                down = loss(ws, bs)
+                p.flat[i] = old
+                assert abs((up - down) / 2e-6 - g.flat[i]) < 1e-5

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -8,7 +10,8 @@ from eiegen.compiler.compile import compile_network
 from eiegen.compiler.examples import random_network
 from eiegen.compiler.examples import relu_like_inputs, trained_like_layer
 from eiegen.compiler.formats import (ACC_HEADROOM_BITS, LayerFormat, accumulator_peak,
-                                     choose_formats, choose_weight_format, frac_bits_for)
+                                     choose_formats, choose_weight_format, frac_bits_for,
+                                     input_scale)
 from eiegen.compiler.network import Layer, Network
 from eiegen.sim.golden import run_golden
 
@@ -144,7 +147,8 @@ def test_formats_rules(seed, depth, calib_scale, act_bits, weight_scale, policy)
                                  cfg.weight_bits - 1)
             assert f <= fmt.frac_w <= f_cb
             if fmt.frac_w > f:  # the calibrated rule chose: it holds and is maximal
-                room = fmt.calib_acc_peak * 2.0 ** (fmt.frac_in + ACC_HEADROOM_BITS)
+                room = (fmt.calib_acc_peak * 2.0 ** (fmt.frac_in + ACC_HEADROOM_BITS)
+                        * input_scale(fmt.calib_max_in, fmt.frac_in, cfg.act_bits))
                 assert room * 2.0 ** fmt.frac_w <= acc_max
                 assert fmt.frac_w == f_cb or room * 2.0 ** (fmt.frac_w + 1) > acc_max
             worst = worst_case(net[k].codebook, net[k].indices, net[k].bias, fmt.frac_in,
@@ -217,10 +221,25 @@ def test_wide_layer_keeps_its_weight_bits():
     (worst,) = choose_formats(net, cfg, x, acc_policy="worst_case")
     assert worst.frac_w == 11 and worst.acc_worst_bits <= 32  # the proof's price
     assert sat.frac_w >= 14 and sat.acc_worst_bits > 32
-    assert 2 <= sat.acc_headroom_bits < 3  # 2 bits asked for, less than one bit more
+    # the room asked for: the input format's scale over the calibration's largest input
+    scale = math.log2(input_scale(sat.calib_max_in, sat.frac_in, cfg.act_bits))
+    assert 0 < scale < 1
+    assert scale <= sat.acc_headroom_bits < scale + 1  # less than one bit more
     assert (sat.frac_in, sat.frac_out) == (worst.frac_in, worst.frac_out)
-    (more,) = choose_formats(net, cfg, x, headroom_bits=0)
-    assert more.frac_w == sat.frac_w + 2
+    (less,) = choose_formats(net, cfg, x, headroom_bits=2)
+    assert less.frac_w == sat.frac_w - 2
+    assert scale + 2 <= less.acc_headroom_bits < scale + 3
+
+
+def test_input_scale_is_the_input_formats_room():
+    # 16-bit activations, frac_in 11: the format's top is 32767 / 2048 = 15.9995
+    assert input_scale(10.0, 11, 16) == pytest.approx(32767 / 2048 / 10.0)
+    assert input_scale(32767 / 2048, 11, 16) == 1.0  # at the top: no room
+    assert input_scale(20.0, 11, 16) == 1.0  # beyond it (the inputs clip): never below 1
+    assert input_scale(1e-9, 11, 16) == 2.0  # frac_in not chosen from max_in: at most 2
+    assert input_scale(0.0, 11, 16) == 1.0
+    for m in (0.3, 1.0, 7.7, 1234.5):  # whenever frac_in is the one chosen for max_in
+        assert 1.0 <= input_scale(m, frac_bits_for(m, 16, 15), 16) < 2.0
 
 
 def test_policy_arguments_are_checked():

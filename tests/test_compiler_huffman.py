@@ -85,3 +85,72 @@ def test_layer_round_trip_restores_the_exact_encoding(n_pe, rel_bits):
     fixed = enc.n_entries * (4 + rel_bits)
     assert h.v.n_bits + h.z.n_bits < fixed
     assert h.bits == h.index_bits + h.position_bits
+
+
+def fibonacci(n):
+    fib = [1, 1]
+    while len(fib) < n:
+        fib.append(fib[-1] + fib[-2])
+    return np.array(fib[:n])
+
+
+def test_length_limit_is_exactly_20():
+    # Fibonacci counts give the deepest Huffman tree: n symbols, lengths 1, 2, ..., n-2
+    # and two of n-1. With 21 symbols the deepest code is 20 long, within the limit (the
+    # decoder's table is 2**20 entries, docs/compression.md): the optimal code is kept.
+    code = HuffmanCode.from_frequencies(fibonacci(21))
+    assert sorted(code.lengths.tolist()) == list(range(1, 20)) + [20, 20]
+    # 22 symbols would need 21: the counts are flattened until the code fits in 20
+    code = HuffmanCode.from_frequencies(fibonacci(22))
+    assert code.lengths.max() == 20
+    assert np.sum(np.ldexp(1.0, -code.lengths)) == 1.0  # still a complete prefix code
+    HuffmanCode(np.array([20, 20, 1, 2, 3]))  # 20 is a valid length ...
+    with pytest.raises(HuffmanError, match="0..20"):  # ... 21 is not
+        HuffmanCode(np.array([21, 1]))
+
+
+@pytest.mark.parametrize("lengths", [[], [-1, 1], [1, -1, 1], [0, 21]])
+def test_code_lengths_out_of_range_are_refused(lengths):
+    with pytest.raises(HuffmanError, match="lengths must lie"):
+        HuffmanCode(np.array(lengths, dtype=np.int64))
+
+
+@pytest.mark.parametrize("freqs", [[], [[1, 2], [3, 4]], [3, -1, 2]])
+def test_frequencies_are_checked(freqs):
+    with pytest.raises(HuffmanError, match="frequencies"):
+        HuffmanCode.from_frequencies(np.array(freqs))
+
+
+def test_negative_symbols_are_refused():
+    with pytest.raises(HuffmanError, match="non-negative"):
+        HuffmanCode.from_symbols([1, -2])
+    with pytest.raises(HuffmanError, match="no code"):
+        HuffmanCode.from_symbols([0, 1]).encode([-1])
+
+
+def test_a_bit_pattern_no_code_matches_is_refused():
+    # lengths 1 and 2 give codes 0 and 10; 11 starts no code (the code is incomplete)
+    code = HuffmanCode(np.array([1, 2]))
+    assert code.codes.tolist() == [0, 2]
+    assert code.decode(bytes([0b01000000]), 2, 3).tolist() == [0, 1]
+    with pytest.raises(HuffmanError, match="invalid code at bit 1"):
+        code.decode(bytes([0b01100000]), 2, 3)
+    with pytest.raises(HuffmanError, match="runs past the end"):
+        code.decode(bytes([0b10000000]), 1, 1)  # the 2-bit code cut after its first bit
+    with pytest.raises(HuffmanError, match="empty code"):
+        HuffmanCode(np.zeros(3, dtype=np.int64)).decode(b"\x00", 1, 8)
+    assert code.decode(b"", 0).tolist() == []
+
+
+def test_stream_and_layer_sizes():
+    from eiegen.compiler.huffman import LENGTH_BITS, HuffmanStream
+    s = HuffmanStream.of([0, 0, 0, 1, 2], alphabet_size=8)
+    # 0 -> 1 bit, 1 and 2 -> 2 bits: 3 + 4 = 7 payload bits; a 5-bit length per symbol
+    assert s.n_bits == 7 and s.code.table_bits == 8 * LENGTH_BITS == 40
+    assert s.bits == 47
+    idx = np.array([[1, 0, 3], [0, 2, 0]])
+    enc = encode_layer(idx, 1, 2)
+    # index_bits fixes the codebook alphabet at 2**index_bits; default: largest index + 1
+    assert huffman_encode_layer(enc, 4).v.code.alphabet_size == 16
+    assert huffman_encode_layer(enc).v.code.alphabet_size == 4
+    assert huffman_encode_layer(enc).z.code.alphabet_size == 4  # 2**rel_bits

@@ -69,7 +69,7 @@ class Sigmoid(nn.Module):
 
 @pytest.mark.parametrize("module, match", [
     (nn.Sequential(nn.Linear(4, 4), nn.Tanh()), "node '1' of type Tanh is not supported"),
-    (nn.Sequential(nn.Conv2d(1, 2, 3)), "node '0' of type Conv2d is not supported"),
+    (nn.Sequential(nn.Conv3d(1, 2, 3)), "node '0' of type Conv3d is not supported"),
     (nn.Sequential(nn.ReLU(), nn.Linear(4, 4)), "applies ReLU to the network input"),
     (nn.Sequential(nn.Linear(4, 5), nn.Linear(4, 2)), "expects 4 inputs but receives 5"),
     (nn.Sequential(nn.Linear(4, 4), nn.Sigmoid(), nn.Linear(4, 2)),

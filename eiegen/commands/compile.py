@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from eiegen.arch import ArchConfig
+from eiegen.compiler.formats import ACC_HEADROOM_BITS
 from eiegen.options import number
 from eiegen.safeload import check_samples, load_arrays
 
@@ -55,12 +56,15 @@ def register(sub) -> None:
                    help="also write the statistics and the fidelity report as JSON here")
     p.add_argument("--acc-policy", choices=("saturate", "worst_case"),
                    help="how weight formats leave room in the accumulator: 'saturate' "
-                        "(calibrated partial sums x 2**headroom; the default where the "
-                        "config's accumulators saturate) or 'worst_case' (no input can "
-                        "overflow; EIE's rule, the default where they wrap)")
-    p.add_argument("--headroom-bits", type=number(int, 0, 16, what="bits"), default=2,
-                   help="accumulator headroom over the calibrated peak, with --acc-policy "
-                        "saturate (default 2: room for 4x the calibration's partial sums)")
+                        "(the calibration's partial sums, scaled to the input format's "
+                        "range, x 2**headroom; the default where the config's accumulators "
+                        "saturate) or 'worst_case' (no input can overflow; EIE's rule, the "
+                        "default where they wrap)")
+    p.add_argument("--headroom-bits", type=number(int, 0, 16, what="bits"),
+                   default=ACC_HEADROOM_BITS,
+                   help="extra accumulator headroom over the calibrated partial sums, with "
+                        "--acc-policy saturate; each bit costs a weight bit (default "
+                        f"{ACC_HEADROOM_BITS}: docs/fixed-point.md)")
     p.add_argument("--sqnr-warn", type=number(float, -1000, 1000, what="dB"), default=40.0,
                    metavar="DB",
                    help="warn about layers whose SQNR against the float network on the "

@@ -26,6 +26,10 @@ def register(sub) -> None:
     p.add_argument("--clock-mhz", type=number(float, 0, 100_000, lo_open=True, what="MHz"),
                    default=100.0,
                    help="clock for the inferences-per-second figure (default 100)")
+    p.add_argument("--cnn", action="store_true",
+                   help="the LeNet-style digits CNN (conv, max pool, conv, FC, FC; trained "
+                        "with numpy) instead of the MLP; its convolutions and max pool run "
+                        "on the array as sparse layers")
     p.add_argument("--limit", type=number(int, 1),
                    help="simulate only the first N held-out digits")
     p.add_argument("-o", "--output", type=Path, default=Path("demo-report"),
@@ -45,18 +49,29 @@ def run(args) -> int:
 
     # validate before any work: the config, and that the digits MLP's layers fit it (the
     # compressed entries are checked after compression, but the shapes are known now)
-    cfg = ArchConfig(n_pe=args.n_pe, queue_depth=args.queue_depth)
-    problems = fit_problems([(f"layer {k} ({a}x{b})", a, b, None)
-                             for k, (a, b) in enumerate(zip(SHAPE, SHAPE[1:]))], cfg)
-    if problems:
-        raise CliError(f"the {'-'.join(map(str, SHAPE))} digits MLP does not fit "
-                       f"{args.n_pe} PEs: {problems[0]}")
+    if args.cnn:
+        from eiegen.compiler.compile import _fit_layers
+        from eiegen.compiler.digits_cnn import cnn_arch, init_cnn
+
+        if args.trainer != "numpy" or not args.train:
+            raise CliError("--cnn always trains with numpy: drop --trainer torch / --no-train")
+        problems = fit_problems(_fit_layers(init_cnn()), cnn_arch(args.n_pe, args.queue_depth))
+        if problems:
+            raise CliError(f"the digits CNN does not fit {args.n_pe} PEs: {problems[0]}")
+    else:
+        cfg = ArchConfig(n_pe=args.n_pe, queue_depth=args.queue_depth)
+        problems = fit_problems([(f"layer {k} ({a}x{b})", a, b, None)
+                                 for k, (a, b) in enumerate(zip(SHAPE, SHAPE[1:]))], cfg)
+        if problems:
+            raise CliError(f"the {'-'.join(map(str, SHAPE))} digits MLP does not fit "
+                           f"{args.n_pe} PEs: {problems[0]}")
     from eiegen.safeio import check_folder_output
     check_folder_output(args.output, "demo")
     rep = run_demo(args.output, n_pe=args.n_pe, queue_depth=args.queue_depth,
                    balance=args.balance, train=args.train, trainer=args.trainer,
                    clock_mhz=args.clock_mhz, limit=args.limit,
-                   log=lambda s: print(s, flush=True), progress=ProgressBar("digits"))
+                   log=lambda s: print(s, flush=True), progress=ProgressBar("digits"),
+                   cnn=args.cnn)
     print()
     print(format_summary(rep["summary"]))
     print(f"\nwrote {args.output}/: report.json, eie.v, program/, config.json, weights.png, "

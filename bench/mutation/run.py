@@ -1,0 +1,364 @@
+"""Mutation testing of the core modules: how many small faults their own tests catch.
+
+Each mutant changes one thing in one module (a comparison or arithmetic operator swapped,
+an integer constant moved by one, a condition negated, ``and``/``or`` swapped, a
+statement replaced by ``pass``) and runs the module's own test file against it, in a
+copy of the repository (never in the working tree: others edit it). A mutant is
+*killed* if a test fails or the run passes its timeout (a mutant that loops forever is
+caught by the time limit, which CI would hit too), *survived* otherwise. The sample is
+deterministic: ``--per-module`` mutants per module drawn with ``--seed`` from all the
+mutants the operators give, in source order.
+
+A survivor is either a gap in the tests or *equivalent* (no input can tell it from the
+original). ``EQUIVALENT`` below names every survivor judged equivalent, by module, the
+source line and the change, with the reason; the table counts them apart and lists the
+rest.
+
+    python bench/mutation/run.py                  # all seven modules, 40 mutants each
+    python bench/mutation/run.py --module compiler/balance.py --per-module 0   # all
+
+Prints a table (module, mutants, killed, equivalent, %, survivors) and writes
+``bench/results/mutation.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# module -> its own test file
+MODULES = {
+    "compiler/balance.py": "tests/test_compiler_balance.py",
+    "compiler/huffman.py": "tests/test_compiler_huffman.py",
+    "compiler/encode.py": "tests/test_compiler_encode.py",
+    "eiegen/fixedpoint.py": "tests/test_fixedpoint.py",
+    "sim/cycle_model.py": "tests/test_sim_cycle_model.py",
+    # changed most often by others: run last, on whatever is there
+    "compiler/formats.py": "tests/test_compiler_formats.py",
+    "sim/golden.py": "tests/test_sim_golden.py",
+}
+
+# The repository's folders as the installed package maps them (pyproject.toml
+# package-dir): the copy gets symlinks eiegen/<name> -> <folder> so that PYTHONPATH
+# pointing at the copy imports the copy, ahead of the editable install's finder.
+SUBPACKAGES = {"compiler": "compiler", "hw": "hw", "sim": "sim", "boards": "boards",
+               "asic": "asic"}
+
+# (module, stripped source line, change) -> why no input can tell the mutant apart.
+EQUIVALENT: dict[tuple[str, str, str], str] = {}
+
+_CMP_SWAP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
+             ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Is: ast.IsNot, ast.IsNot: ast.Is,
+             ast.In: ast.NotIn, ast.NotIn: ast.In}
+_BIN_SWAP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.FloorDiv,
+             ast.Div: ast.Mult, ast.FloorDiv: ast.Mult, ast.Mod: ast.FloorDiv,
+             ast.LShift: ast.RShift, ast.RShift: ast.LShift, ast.BitAnd: ast.BitOr,
+             ast.BitOr: ast.BitAnd, ast.BitXor: ast.BitOr, ast.Pow: ast.Mult}
+_SYMBOL = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==",
+           ast.NotEq: "!=", ast.Is: "is", ast.IsNot: "is not", ast.In: "in",
+           ast.NotIn: "not in", ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/",
+           ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>",
+           ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.Pow: "**",
+           ast.And: "and", ast.Or: "or"}
+# statements whose deletion is a meaningful fault (not docstrings, imports, defs)
+_DELETABLE = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Raise, ast.Return,
+              ast.If, ast.For, ast.While, ast.Assert, ast.Continue, ast.Break)
+
+
+@dataclass
+class Mutant:
+    module: str
+    index: int  # position in the module's full mutant list
+    line: int
+    change: str
+    source: str  # the original line, stripped
+    status: str = ""  # killed / survived / timeout / equivalent
+    seconds: float = 0.0
+    reason: str = ""  # why equivalent
+
+
+def _skip(node, parents) -> bool:
+    """Docstrings, __all__, annotations and default values are not behaviour."""
+    for p in parents:
+        if isinstance(p, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__"
+                                             for t in p.targets):
+            return True
+        if isinstance(p, (ast.arg, ast.AnnAssign)) and node is getattr(p, "annotation", None):
+            return True
+    return False
+
+
+def _sites(tree):
+    """Yield (path, kind, detail) for every mutation of ``tree``; path locates the node
+    by the chain of (field, index) from the module."""
+    def walk(node, path, parents):
+        yield node, path, parents
+        for field, value in ast.iter_fields(node):
+            if isinstance(value, list):
+                for i, v in enumerate(value):
+                    if isinstance(v, ast.AST):
+                        yield from walk(v, path + ((field, i),), parents + (node,))
+            elif isinstance(value, ast.AST):
+                yield from walk(value, path + ((field, None),), parents + (node,))
+
+    for node, path, parents in walk(tree, (), ()):
+        if _skip(node, parents) or isinstance(node, ast.JoinedStr):
+            continue
+        if any(isinstance(p, (ast.JoinedStr, ast.AnnAssign)) or
+               (isinstance(p, ast.arg)) for p in parents):
+            continue
+        if isinstance(node, ast.Compare):
+            for i, op in enumerate(node.ops):
+                if type(op) in _CMP_SWAP:
+                    yield path, "cmp", i
+        elif isinstance(node, (ast.BinOp, ast.AugAssign)) and type(node.op) in _BIN_SWAP:
+            yield path, "bin", None
+        elif isinstance(node, ast.BoolOp):
+            yield path, "boolop", None
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            yield path, "unnot", None
+        elif isinstance(node, ast.Constant) and type(node.value) is int:
+            yield path, "const", +1
+            yield path, "const", -1
+        elif isinstance(node, ast.Constant) and type(node.value) is bool:
+            yield path, "bool", None
+        if isinstance(node, (ast.If, ast.While, ast.IfExp)):
+            yield path, "negate", None
+        if isinstance(node, _DELETABLE) and not (
+                isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)) and not (
+                isinstance(node, ast.AnnAssign) and node.value is None):  # a declaration
+            yield path, "delete", None
+
+
+def _locate(tree, path):
+    node = tree
+    for field, i in path:
+        node = getattr(node, field) if i is None else getattr(node, field)[i]
+    return node
+
+
+def _apply(tree, path, kind, detail) -> str:
+    """Mutate a copy of ``tree`` at ``path``; return the change's description."""
+    node = _locate(tree, path)
+    if kind == "cmp":
+        old = type(node.ops[detail])
+        node.ops[detail] = _CMP_SWAP[old]()
+        return f"{_SYMBOL[old]} -> {_SYMBOL[_CMP_SWAP[old]]}"
+    if kind == "bin":
+        old = type(node.op)
+        node.op = _BIN_SWAP[old]()
+        return f"{_SYMBOL[old]} -> {_SYMBOL[_BIN_SWAP[old]]}"
+    if kind == "boolop":
+        old = type(node.op)
+        node.op = ast.Or() if old is ast.And else ast.And()
+        return f"{_SYMBOL[old]} -> {'or' if old is ast.And else 'and'}"
+    if kind == "unnot":
+        parent_path, (field, i) = path[:-1], path[-1]
+        parent = _locate(tree, parent_path)
+        if i is None:
+            setattr(parent, field, node.operand)
+        else:
+            getattr(parent, field)[i] = node.operand
+        return "not x -> x"
+    if kind == "const":
+        old = node.value
+        node.value = old + detail
+        return f"{old} -> {old + detail}"
+    if kind == "bool":
+        node.value = not node.value
+        return f"{not node.value} -> {node.value}"
+    if kind == "negate":
+        node.test = ast.UnaryOp(op=ast.Not(), operand=node.test)
+        return f"{type(node).__name__.lower()} condition negated"
+    if kind == "delete":
+        parent_path, (field, i) = path[:-1], path[-1]
+        parent = _locate(tree, parent_path)
+        getattr(parent, field)[i] = ast.Pass()
+        return f"{type(node).__name__} deleted"
+    raise ValueError(kind)
+
+
+def enumerate_mutants(module: str, text: str) -> list:
+    tree = ast.parse(text)
+    lines = text.splitlines()
+    out = []
+    for path, kind, detail in _sites(tree):
+        node = _locate(tree, path)
+        line = getattr(node, "lineno", 0)
+        out.append((path, kind, detail, line, lines[line - 1].strip() if line else ""))
+    return out
+
+
+def mutant_text(text: str, site) -> tuple[str, str]:
+    tree = ast.parse(text)
+    path, kind, detail, _, _ = site
+    change = _apply(tree, path, kind, detail)
+    ast.fix_missing_locations(tree)
+    return ast.unparse(tree), change
+
+
+def make_copy(dest: Path, tree: str = "worktree") -> Path:
+    """A copy of the repository's sources and tests, importable as ``eiegen``: the
+    working tree as it is, or (``tree="head"``) the last commit."""
+    if tree == "head":
+        dest.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+        return _link_packages(dest)
+    ignore = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".hypothesis",
+                                    ".pytest_cache", "sim_build*", "bench",
+                                    "*.egg-info", "build", "demo-report", "out")
+    shutil.copytree(ROOT, dest, ignore=ignore, symlinks=True)
+    return _link_packages(dest)
+
+
+def _link_packages(dest: Path) -> Path:
+    for name, folder in SUBPACKAGES.items():
+        if (dest / folder).is_dir() and not (dest / "eiegen" / name).exists():
+            (dest / "eiegen" / name).symlink_to(Path("..") / folder)
+    return dest
+
+
+def run_tests(copy_dir: Path, test_file: str, timeout: float) -> tuple[str, float]:
+    env = dict(os.environ, PYTHONPATH=str(copy_dir), PYTHONDONTWRITEBYTECODE="1")
+    shutil.rmtree(copy_dir / ".hypothesis", ignore_errors=True)  # no replayed failures
+    start = time.monotonic()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q",
+                               "-p", "no:cacheprovider", test_file],
+                              cwd=copy_dir, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "timeout", time.monotonic() - start
+    took = time.monotonic() - start
+    if proc.returncode == 0:
+        return "survived", took
+    if proc.returncode in (1,):
+        return "killed", took
+    # 2-5: collection/usage errors (a mutant that breaks the import is killed too)
+    return "killed", took
+
+
+def check_imports_copy(copy_dir: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(copy_dir))
+    got = subprocess.run([sys.executable, "-c",
+                          "import eiegen.compiler.balance as m; print(m.__file__)"],
+                         cwd=copy_dir, env=env, capture_output=True, text=True).stdout
+    if not got.strip().startswith(str(copy_dir)):
+        raise SystemExit(f"the copy does not shadow the install: eiegen imports {got!r}")
+
+
+def run_module(module: str, per_module: int, seed: int, workers: list, log) -> dict:
+    test_file = MODULES[module]
+    text = (workers[0] / module).read_text()
+    sites = enumerate_mutants(module, text)
+    rng = random.Random(f"{seed}:{module}")
+    chosen = sorted(rng.sample(range(len(sites)), per_module)
+                    if 0 < per_module < len(sites) else range(len(sites)))
+    # the unmutated tests must pass in the copy, and set the time limit
+    base_status, base_s = run_tests(workers[0], test_file, 600)
+    if base_status != "survived":
+        raise SystemExit(f"{test_file} fails on the unmutated {module}: fix that first")
+    timeout = 3 * base_s + 20
+    mutants = []
+    for i in chosen:
+        try:
+            mtext, change = mutant_text(text, sites[i])
+        except Exception as e:  # a mutation the unparser refuses: skip, say so
+            log(f"  skipped {module} #{i}: {e}")
+            continue
+        mutants.append((i, mtext, change))
+
+    def one(job):
+        k, (i, mtext, change) = job
+        wdir = workers[k % len(workers)]
+        line, src = sites[i][3], sites[i][4]
+        target = wdir / module
+        original = target.read_text()
+        target.write_text(mtext)
+        try:
+            status, took = run_tests(wdir, test_file, timeout)
+        finally:
+            target.write_text(original)
+        m = Mutant(module, i, line, change, src, status, round(took, 2))
+        reason = EQUIVALENT.get((module, src, change))
+        if status == "survived" and reason:
+            m.status, m.reason = "equivalent", reason
+        log(f"  {module}:{line} {change:<28} {m.status}")
+        return m
+
+    # worker k only ever touches copy k: group jobs so no two run in one copy at once
+    results = []
+    jobs = list(enumerate(mutants))
+    with ThreadPoolExecutor(len(workers)) as pool:
+        for batch in range(0, len(jobs), len(workers)):
+            results += list(pool.map(one, jobs[batch:batch + len(workers)]))
+    killed = sum(m.status in ("killed", "timeout") for m in results)
+    equivalent = sum(m.status == "equivalent" for m in results)
+    n = len(results)
+    return {"module": module, "test_file": test_file, "sites": len(sites), "mutants": n,
+            "killed": killed, "equivalent": equivalent,
+            "score": round(100 * killed / max(1, n - equivalent), 1),
+            "baseline_s": round(base_s, 2), "timeout_s": round(timeout, 1),
+            "results": [asdict(m) for m in results]}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--module", action="append", choices=sorted(MODULES),
+                    help="only this module (repeatable); default all seven")
+    ap.add_argument("--per-module", type=int, default=40,
+                    help="mutants sampled per module (0: all)")
+    ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument("--jobs", type=int, default=1, help="mutants run at once (copies)")
+    ap.add_argument("--tree", choices=("worktree", "head"), default="worktree",
+                    help="mutate the working tree as it is, or the last commit")
+    ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "mutation.json")
+    args = ap.parse_args(argv)
+    modules = [m for m in MODULES if not args.module or m in args.module]
+    with tempfile.TemporaryDirectory(prefix="eiegen-mut-") as tmp:
+        workers = [make_copy(Path(tmp) / f"w{k}", args.tree) for k in range(max(1, args.jobs))]
+        check_imports_copy(workers[0])
+        rows = []
+        for module in modules:
+            print(f"{module}:", flush=True)
+            rows.append(run_module(module, args.per_module, args.seed, workers,
+                                   lambda s: print(s, flush=True)))
+    print()
+    print(f"{'module':<22} {'mutants':>7} {'killed':>6} {'equiv':>5} {'score':>6}  survivors")
+    for r in rows:
+        surv = [f"{m['line']}: {m['change']}" for m in r["results"]
+                if m["status"] == "survived"]
+        print(f"{r['module']:<22} {r['mutants']:>7} {r['killed']:>6} {r['equivalent']:>5} "
+              f"{r['score']:>5}%  {'; '.join(surv) or '-'}")
+    total = sum(r["mutants"] - r["equivalent"] for r in rows)
+    killed = sum(r["killed"] for r in rows)
+    print(f"{'all':<22} {sum(r['mutants'] for r in rows):>7} {killed:>6} "
+          f"{sum(r['equivalent'] for r in rows):>5} {100 * killed / max(1, total):>5.1f}%")
+    for r in rows:
+        for m in r["results"]:
+            if m["status"] == "survived":
+                print(f"  survivor {r['module']}:{m['line']} ({m['change']}): {m['source']}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"seed": args.seed, "tree": args.tree, "per_module": args.per_module,
+                                     "modules": rows}, indent=1) + "\n")
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
