@@ -18,8 +18,9 @@ from eiegen.sim.golden import run_golden
 FIRST_ROW = 4  # docs/architecture.md: row 0 is current in COMPUTE cycle 4
 
 
-def per_cycle_model(lengths, act, n_pe, depth):
-    """docs/architecture.md, "COMPUTE, cycle by cycle", one cycle at a time, sharing
+def per_cycle_model(lengths, act, n_pe, depth, width=1, col_filter=False):
+    """docs/architecture.md, "COMPUTE, cycle by cycle" (and "Wide and filtered
+    broadcast" for ``width`` > 1 or ``col_filter``), one cycle at a time, sharing
     nothing with the model under test. Returns (C, busy, starved, stalled)."""
     lengths = np.asarray(lengths)
     n_in = len(act)
@@ -34,14 +35,16 @@ def per_cycle_model(lengths, act, n_pe, depth):
     drained = False  # the LNZD was done and every PE idle in the previous cycle
     while True:
         # LNZD offer and broadcast
-        offer = mask[0] if row is not None and mask else None
-        full = [len(q) >= depth for q in queues]
-        taken = offer is not None and not any(full)
+        group = mask[:width] if row is not None else []
+        takes = [[j for j in group if not col_filter or lengths[k, j] > 0]
+                 for k in range(n_pe)]
+        full = [len(queues[k]) + len(takes[k]) > depth for k in range(n_pe)]
+        taken = bool(group) and not any(full)
         for k in range(n_pe):
-            if offer is not None and full[k]:
+            if group and full[k]:
                 stalled[k] += 1
         if taken:
-            mask = mask[1:]
+            mask = mask[len(group):]
         finishes = row is not None and not mask
         done = row is None and nxt >= n_in
         # PEs
@@ -70,7 +73,7 @@ def per_cycle_model(lengths, act, n_pe, depth):
             if h_free:
                 h[k] = queues[k].pop(0) if pop else None
             if taken:
-                queues[k].append(offer)
+                queues[k] += takes[k]
         if drained:
             return c + 1, busy, starved, stalled
         drained = done and idle_all
@@ -78,7 +81,8 @@ def per_cycle_model(lengths, act, n_pe, depth):
         if (row is None and c >= FIRST_ROW - 1) or finishes:
             if nxt < n_in:
                 row = nxt // n_pe
-                mask = [j for j in range(nxt, min(nxt + n_pe, n_in)) if act[j] != 0]
+                mask = [j for j in range(nxt, min(nxt + n_pe, n_in)) if act[j] != 0
+                        and (not col_filter or lengths[:, j].any())]
                 nxt += n_pe
             else:
                 row, mask = None, []
@@ -100,6 +104,52 @@ def test_matches_the_per_cycle_rules(seed):
     assert list(t.busy) == busy
     assert list(t.starved) == starved
     assert list(t.stalled) == stalled
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_wide_and_filtered_broadcast_match_the_per_cycle_rules(seed):
+    rng = np.random.default_rng(500 + seed)
+    n_pe = int(rng.choice([1, 2, 3, 4, 7]))
+    width = int(rng.integers(1, 5))
+    depth = int(rng.integers(width, 17))
+    col_filter = bool(rng.integers(0, 2)) or width == 1
+    n_in = int(rng.integers(1, 40))
+    lengths = rng.integers(0, int(rng.choice([2, 4, 12])), size=(n_pe, n_in))
+    lengths[:, rng.random(n_in) < 0.2] = 0  # empty columns
+    lengths[rng.random((n_pe, n_in)) < 0.3] = 0  # columns empty in some PEs only
+    act = (rng.random(n_in) < rng.uniform(0, 1)).astype(int)
+    t = layer_timing(lengths, act, n_pe, depth, n_out=5, width=width,
+                     col_filter=int(col_filter))
+    c, busy, starved, stalled = per_cycle_model(lengths, act, n_pe, depth, width,
+                                                col_filter)
+    assert t.compute == c
+    assert list(t.busy) == busy
+    assert list(t.starved) == starved
+    assert list(t.stalled) == stalled
+
+
+def test_wide_broadcast_with_one_lane_is_eies():
+    # the group recurrence at width 1 without the filter is EIE's recurrence term by term
+    from eiegen.sim.cycle_model import _wide_timing
+
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        n_pe, n_in, depth = int(rng.integers(1, 9)), int(rng.integers(1, 60)), int(
+            rng.integers(1, 9))
+        lengths = rng.integers(0, 6, (n_pe, n_in)) * (rng.random((n_pe, n_in)) < 0.6)
+        act = (rng.random(n_in) < rng.random()).astype(int)
+        a = layer_timing(lengths, act, n_pe, depth, 20)
+        b = _wide_timing(lengths, act, n_pe, depth, 20, 1, 0, 0)
+        assert (a.compute, a.cycles, a.broadcasts) == (b.compute, b.cycles, b.broadcasts)
+        for f in ("busy", "starved", "stalled"):
+            assert list(getattr(a, f)) == list(getattr(b, f))
+
+
+def test_bias_reset_layer_overhead():
+    # DESC + one setup cycle + write-back instead of DESC + preload + write-back
+    t = layer_timing(np.ones((4, 10), dtype=int), np.zeros(10), 4, 8, n_out=9,
+                     bias_reset=1)
+    assert t.cycles == 1 + 1 + 3 + t.compute
 
 
 def test_all_zero_input():
@@ -143,6 +193,19 @@ def test_matches_the_rtl_at_every_queue_depth(depth):
         c = res.counters[i]
         assert (c.cycles, list(c.busy), list(c.starved), list(c.stalled)) == (
             est.cycles, est.busy, est.starved, est.stalled)
+
+
+@pytest.mark.parametrize("options", [dict(col_filter=1), dict(broadcast_width=2),
+                                     dict(col_filter=1, broadcast_width=4, bias_reset=1)])
+def test_matches_the_rtl_with_the_broadcast_options(options):
+    cfg = ArchConfig(n_pe=3, queue_depth=4, rel_bits=3, entries_per_word=4, **options)
+    program, x = make_program(11, cfg, [20, 17, 8], 0.3)
+    res = run_host(program, list(x), monitor=False)
+    for i, est in enumerate(estimate_batch(program, x)):
+        c = res.counters[i]
+        assert (c.cycles, list(c.busy), list(c.starved), list(c.stalled)) == (
+            est.cycles, est.busy, est.starved, est.stalled)
+        assert (res.outputs[i] == run_golden(program, x[i])[-1]).all()
 
 
 def test_estimate_sums_and_work():

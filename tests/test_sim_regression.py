@@ -9,7 +9,8 @@ from eiegen.sim.regression import (CONFIGS, KINDS, make_case, replay_command,
                                    run_verilator_cases)
 
 # seeds per configuration: together about 240 cases and 600 input vectors
-SEEDS = {"n1": 40, "n2": 40, "n4": 40, "n4q1": 40, "n7": 30, "n16": 25, "n64": 15}
+SEEDS = {"n1": 40, "n2": 40, "n4": 40, "n4q1": 40, "n7": 30, "n16": 25, "n64": 15,
+         "n4f": 30, "n3w3": 30, "n5fw2b": 30, "n8fw4b": 25}
 SLOW = {"n16", "n64"}  # the largest builds
 
 
@@ -18,6 +19,10 @@ def test_every_config_has_seeds():
     assert {c.n_pe for c in CONFIGS.values()} >= {1, 2, 4, 7, 16, 64}
     assert {c.queue_depth for c in CONFIGS.values()} >= {1, 2, 4, 8, 16}
     assert len({c.word_bits for c in CONFIGS.values()}) >= 5
+    # the broadcast options of issue 21: every width, filter and bias reset on and off
+    assert {c.broadcast_width for c in CONFIGS.values()} == {1, 2, 3, 4}
+    assert {c.col_filter for c in CONFIGS.values()} == {0, 1}
+    assert {c.bias_reset for c in CONFIGS.values()} == {0, 1}
 
 
 def test_cases_cover_the_stress_kinds():
