@@ -76,6 +76,35 @@ def model_layer(name, n_in, n_out, wd, ad, theo, actual, balance: bool) -> dict:
     }
 
 
+# the broadcast options of issue 21 (ArchConfig fields); "eie" is EIE's broadcast
+OPTIONS = {"eie": {}, "filter": {"col_filter": 1},
+           "filter+2w": {"col_filter": 1, "broadcast_width": 2},
+           "filter+4w": {"col_filter": 1, "broadcast_width": 4},
+           "filter+4w+bias": {"col_filter": 1, "broadcast_width": 4, "bias_reset": 1}}
+
+
+def options_rows() -> list:
+    """Every layer, balanced for each option set (the balancing pass uses its timing):
+    whole-layer cycles and load-balance efficiency (work bound / compute cycles)."""
+    rows = []
+    for name, n_in, n_out, wd, ad, _, actual in LAYERS:
+        idx = layer_indices(name, n_in, n_out, wd)
+        x = layer_activations(name, n_in, ad)
+        row = {"layer": name, "paper_actual_us": actual}
+        for opt, fields in OPTIONS.items():
+            issues, _, _, _ = column_lengths(balanced(idx, **fields))
+            t = layer_timing(issues, x, N_PE, QUEUE_DEPTH, n_out,
+                             width=fields.get("broadcast_width", 1),
+                             col_filter=fields.get("col_filter", 0),
+                             bias_reset=fields.get("bias_reset", 0))
+            row[opt] = {"cycles": t.cycles, "compute_cycles": t.compute,
+                        "work_bound": t.work_bound,
+                        "load_balance_efficiency": t.work_bound / t.compute,
+                        "us_at_800MHz": t.cycles / CLOCK_MHZ}
+        rows.append(row)
+    return rows
+
+
 def verilator_crosscheck(scale: int, progress=print) -> list:
     """Every layer scaled down by ``scale``: Verilator's counters against the model."""
     from eiegen.compiler.compile import compile_network
@@ -162,6 +191,14 @@ def main(argv=None) -> int:
     print(f"\nno layer slower than the paper's actual time: {'yes' if goal_time else 'NO'}")
     print(f"load-balance efficiency with balancing: min {goal_eff:.1%} "
           f"(goal {GOAL_EFFICIENCY:.0%}: {'met' if goal_eff >= GOAL_EFFICIENCY else 'NOT met'})")
+    print(f"\nbroadcast options (issue 21), balanced for each: load-balance efficiency / "
+          f"us at {CLOCK_MHZ:.0f} MHz")
+    options = options_rows()
+    print(f"{'layer':<8}" + "".join(f"{o:>20}" for o in OPTIONS) + f"{'paper us':>10}")
+    for r in options:
+        print(f"{r['layer']:<8}" + "".join(
+            f"{r[o]['load_balance_efficiency']:>12.1%}{r[o]['us_at_800MHz']:>8.1f}"
+            for o in OPTIONS) + f"{r['paper_actual_us']:>10.1f}")
     cross = []
     if not args.no_verilator:
         print(f"\nVerilator cross-check, every layer scaled down {SCALE}x in both dimensions:")
@@ -175,6 +212,7 @@ def main(argv=None) -> int:
         "cycles_from": "cycle model (eiegen.sim.cycle_model), cross-validated in Verilator "
                        f"on the layers scaled down {SCALE}x",
         "layers": rows,
+        "broadcast_options": {"options": OPTIONS, "layers": options},
         "goals": {"no_layer_slower_than_paper": goal_time,
                   "min_balanced_efficiency": goal_eff,
                   "efficiency_goal": GOAL_EFFICIENCY,
