@@ -13,7 +13,8 @@ __version__ = "0.1.0"
 _API = ("FidelityWarning", "Simulation", "board_config", "build", "compile", "compress",
         "fidelity", "import_model", "load_program", "predict", "simulate", "verilog")
 
-__all__ = ["ArchConfig", "ConfigError", "__version__", *_API]
+# `compile` stays out of __all__: `from eiegen import *` must not hide the builtin
+__all__ = ["ArchConfig", "ConfigError", "__version__", *(n for n in _API if n != "compile")]
 
 
 def __getattr__(name: str):

@@ -26,7 +26,9 @@ import numpy as np
 from eiegen.arch import ArchConfig
 from eiegen.compiler.formats import ACC_HEADROOM_BITS
 
-__all__ = ["FidelityWarning", "Simulation", "board_config", "build", "compile", "compress",
+# `compile` is public (eiegen.compile) but not in __all__: a star import must not hide
+# the builtin compile()
+__all__ = ["FidelityWarning", "Simulation", "board_config", "build", "compress",
            "fidelity", "import_model", "load_program", "predict", "simulate", "verilog"]
 
 SQNR_WARN_DB = 40.0  # as `--sqnr-warn`; the same default as eiegen.sim.fidelity

@@ -33,7 +33,8 @@ import numpy as np
 
 from eiegen.arch import ArchConfig
 
-__all__ = ["CONFIGS", "KINDS", "Case", "CaseResult", "make_case", "check_case",
+__all__ = ["CONFIGS", "KINDS", "WEIGHTS", "Case", "CaseResult", "make_case", "check_case",
+           "plan",
            "run_verilator_cases", "run_amaranth_cases", "replay_command", "main"]
 
 # One Verilator build each. Together they cover N in {1, 2, 4, 7, 16, 64}, queue depths
@@ -77,6 +78,24 @@ CONFIGS: dict[str, ArchConfig] = {
 }
 
 KINDS = ("random", "empty_columns", "long_gaps", "saturate", "dense", "sparse")
+
+# Share of the cases per configuration: the small arrays run several times faster per
+# case than n16/n64 (whose builds also take longest), so they take most of the cases.
+# The broadcast options' configs (issue 21) take a fifth; every config gets at least 40
+# of a CI run's 1,000 cases.
+WEIGHTS = {"n1": 15, "n2": 15, "n4": 15, "n4q1": 12, "n7": 11, "n16": 8, "n64": 4,
+           "n4f": 5, "n3w3": 5, "n5fw2b": 5, "n8fw4b": 5}
+
+
+def plan(cases: int, first_seed: int = 0) -> dict:
+    """Seeds per configuration for ``cases`` cases in all (at least one per config),
+    split by :data:`WEIGHTS`: ``{config: range of seeds}``; ``first_seed`` shifts every
+    range, so a nightly run of other seeds covers new cases."""
+    total = sum(WEIGHTS.values())
+    counts = {name: max(1, cases * w // total) for name, w in WEIGHTS.items()}
+    for name in list(WEIGHTS)[:max(0, cases - sum(counts.values()))]:  # the remainder
+        counts[name] += 1
+    return {name: range(first_seed, first_seed + n) for name, n in counts.items()}
 
 
 def config_by_name(name: str) -> ArchConfig:
@@ -217,11 +236,13 @@ def make_case(config: str, seed: int) -> Case:
     else:
         raise RuntimeError(f"case {config}/{seed}: no network fits the configuration")
     if kind == "dense":
-        act_densities = [1.0, 1.0]
+        act_densities = [1.0, 1.0, 1.0]
     elif kind == "sparse":
         act_densities = [0.05, 0.2, 0.0]
     else:
-        act_densities = [float(rng.choice([0.0, 0.1, 0.35, 0.7, 1.0])), float(rng.uniform())]
+        # several inputs per program: each costs one inference, the program's load once
+        act_densities = [float(rng.choice([0.0, 0.1, 0.35, 0.7, 1.0])), float(rng.uniform()),
+                         float(rng.uniform()), float(rng.choice([0.05, 0.5, 1.0]))]
     inputs = _inputs(rng, kind, program, act_densities)
     return Case(config, seed, kind, sizes, densities, act_densities, program, inputs)
 
@@ -291,7 +312,7 @@ def run_verilator_cases(config: str, seeds, *, progress=None,
     from .link import SimLink
 
     cfg = config_by_name(config)
-    cases = [make_case(config, s) for s in seeds]
+    cases = (make_case(config, s) for s in seeds)  # made as they run: memory stays flat
     build = build_accelerator(cfg, simulator=simulator)
     results = []
     link = SimLink(build, in_port="host_in", out_port="host_out",
@@ -355,12 +376,24 @@ def main(argv=None) -> int:
         description="Replay hardware regression cases: outputs and accumulator "
                     "saturations against the golden model, the other counters against the "
                     "cycle model.")
-    ap.add_argument("--config", required=True, choices=sorted(CONFIGS))
-    ap.add_argument("--seed", type=int, nargs="+", required=True)
+    ap.add_argument("--config", choices=sorted(CONFIGS))
+    ap.add_argument("--seed", type=int, nargs="+")
+    ap.add_argument("--cases", type=int,
+                    help="instead of --config/--seed: this many cases over every config "
+                         "(split as the CI run is), e.g. 100000 for a nightly run; prints a "
+                         "summary and a replay command per failing case")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="with --cases: start every config's seeds here (CI runs from 0)")
     ap.add_argument("--sim", choices=("verilator", "icarus", "amaranth", "model"),
                     default="verilator")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every counter")
     args = ap.parse_args(argv)
+    if args.cases is not None:
+        if args.config or args.seed or args.cases < 1:
+            ap.error("--cases N (N >= 1) replaces --config and --seed")
+        return run_many(args.cases, args.first_seed, args.sim)
+    if not (args.config and args.seed):
+        ap.error("give --config and --seed, or --cases")
     if args.sim in ("verilator", "icarus"):
         results = run_verilator_cases(args.config, args.seed, simulator=args.sim)
     elif args.sim == "amaranth":
@@ -380,6 +413,39 @@ def main(argv=None) -> int:
         else:
             failed += 1
             print(r.message())
+    return 1 if failed else 0
+
+
+def run_many(cases: int, first_seed: int = 0, sim: str = "verilator") -> int:
+    """Run ``cases`` cases (:func:`plan`) in ``sim``, one build and one session per
+    config; print a line per config and each failure with its replay command."""
+    failed = checked = inputs = 0
+    start = time.monotonic()
+    print(f"{'config':<6} {'cases':>6} {'inputs':>7} {'failed':>6} {'seconds':>8}")
+    for name, seeds in plan(cases, first_seed).items():
+        t0 = time.monotonic()
+        n_cases = n_inputs = n_bad = 0
+        for at in range(0, len(seeds), 500):  # sessions of 500: only failures are kept
+            chunk = seeds[at:at + 500]
+            if sim in ("verilator", "icarus"):
+                results = run_verilator_cases(name, chunk, simulator=sim)
+            elif sim == "amaranth":
+                results = run_amaranth_cases(name, chunk)
+            else:
+                results = [_model_result(make_case(name, s)) for s in chunk]
+            for r in results:
+                if not r.ok:
+                    print(r.message(), flush=True)
+            n_bad += sum(not r.ok for r in results)
+            n_cases += len(results)
+            n_inputs += sum(len(r.case.inputs) for r in results)
+        failed += n_bad
+        checked += n_cases
+        inputs += n_inputs
+        print(f"{name:<6} {n_cases:>6} {n_inputs:>7} {n_bad:>6} "
+              f"{time.monotonic() - t0:>8.1f}", flush=True)
+    print(f"{checked} cases, {inputs} input vectors in {sim}: {failed} failed "
+          f"({time.monotonic() - start:.0f} s)")
     return 1 if failed else 0
 
 

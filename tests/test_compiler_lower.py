@@ -76,3 +76,22 @@ def test_a_conv_too_large_is_refused_with_the_field_to_raise():
     with pytest.raises(ProgramError, match=r"c1: conv2d 2->4 3x3.*lowered to 144x72.*"
                                            r"raise act_depth to 36"):
         compile_network(net, ArchConfig(n_pe=4, act_depth=16))
+
+
+@pytest.mark.verilator
+def test_tiny_cnn_runs_on_the_rtl_bit_exact():
+    """conv 1->2 3x3 + ReLU + 2x2 max pool + FC on a 4x4 map: five sparse layers, RTL ==
+    golden on every word (the default 2-PE config other tests build, so the cache hits)."""
+    from eiegen.sim.harness import run_verilator
+
+    rng = np.random.default_rng(6)
+    conv = ConvLayer(weight=rng.normal(size=(2, 9)), bias=rng.normal(size=2) * 0.1,
+                     name="c", in_shape=(1, 4, 4), kernel=3, pool=(2, 2))
+    fc = Layer(rng.normal(size=(3, 2)), rng.normal(size=3) * 0.1, "none", "fc")
+    net = Network((_quantized(conv), _quantized(fc)))
+    x = rng.uniform(0, 1, size=(12, 16))
+    program = compile_network(net, ArchConfig(n_pe=2), calibration=x)
+    assert len(program.layers) == 5
+    xq = program.quantize_input(x)
+    run = run_verilator(program, xq)
+    np.testing.assert_array_equal(run.outputs, run_golden(program, xq)[-1])

@@ -5,17 +5,20 @@ model's. A failure names the seed and a one-line replay command."""
 
 import pytest
 
-from eiegen.sim.regression import (CONFIGS, KINDS, make_case, replay_command,
+from eiegen.sim.regression import (CONFIGS, KINDS, make_case, plan, replay_command,
                                    run_verilator_cases)
 
-# seeds per configuration: together about 240 cases and 600 input vectors
-SEEDS = {"n1": 40, "n2": 40, "n4": 40, "n4q1": 40, "n7": 30, "n16": 25, "n64": 15,
-         "n4f": 30, "n3w3": 30, "n5fw2b": 30, "n8fw4b": 25}
+# Issue 19: at least 1,000 programs per CI run, several inputs each (about 4,000 input
+# vectors), every output word and counter checked; one build per configuration.
+# `python -m eiegen.sim.regression --cases 100000` is the nightly size.
+CI_CASES = 1000
+SEEDS = {name: len(seeds) for name, seeds in plan(CI_CASES).items()}
 SLOW = {"n16", "n64"}  # the largest builds
 
 
 def test_every_config_has_seeds():
     assert set(SEEDS) == set(CONFIGS)
+    assert sum(SEEDS.values()) == CI_CASES and min(SEEDS.values()) >= 40
     assert {c.n_pe for c in CONFIGS.values()} >= {1, 2, 4, 7, 16, 64}
     assert {c.queue_depth for c in CONFIGS.values()} >= {1, 2, 4, 8, 16}
     assert len({c.word_bits for c in CONFIGS.values()}) >= 5
@@ -101,3 +104,26 @@ def test_replay_cli_model(capsys):
     assert main(["--config", "n4", "--seed", "1", "2", "--sim", "model", "-v"]) == 0
     out = capsys.readouterr().out
     assert "seed 1" in out and "seed 2" in out and "ok (model" in out
+
+
+def test_plan_splits_the_cases():
+    # every config gets its share, seeds consecutive from first_seed, the total exact
+    for cases in (len(CONFIGS), 100, 1000, 100_000):
+        p = plan(cases, first_seed=5)
+        assert set(p) == set(CONFIGS) and sum(len(r) for r in p.values()) == cases
+        assert all(r.start == 5 and r.step == 1 for r in p.values())
+    assert len(plan(1000)["n1"]) > len(plan(1000)["n64"])  # the cheap builds take more
+
+
+def test_cases_have_several_inputs():
+    cases = [make_case(name, s) for name in ("n1", "n7") for s in range(12)]
+    assert min(len(c.inputs) for c in cases) >= 3
+    assert sum(len(c.inputs) for c in cases) >= 4 * len(cases)
+
+
+def test_many_cases_cli_model(capsys):
+    # the nightly entry point, on the cycle model alone (no build): a table and a total
+    from eiegen.sim.regression import main
+    assert main(["--cases", "14", "--first-seed", "100", "--sim", "model"]) == 0
+    out = capsys.readouterr().out
+    assert "14 cases" in out and "0 failed" in out and "n64" in out

@@ -3,8 +3,8 @@
 
 For each case, compiles with the worst-case rule (``acc_policy="worst_case"``: no input
 can leave the accumulator, EIE's arithmetic) and with the calibrated rule (the default,
-``"saturate"``: room for the calibration's partial sums times 4, the hardware saturating
-beyond it), runs the bit-exact golden model and prints, per case and policy: each layer's
+``"saturate"``: room for the calibration's partial sums scaled to the input format's
+range, the hardware saturating beyond it), runs the bit-exact golden model and prints, per case and policy: each layer's
 ``frac_w``, max |golden - float| as % of the float output range, SQNR and accumulator
 saturations. Writes JSON to bench/results/precision.json (or --json PATH).
 
