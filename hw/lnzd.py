@@ -201,11 +201,18 @@ class LeadingNonZeroDetector(wiring.Component):
             rest = mask & Cat(*below)
             return rest, rest == 0
 
-        def group_of(mask, row_values, row_takes, base):
+        def group_of(mask, row_values, row_takes, base, name):
             """The offer of a row with lanes ``mask`` left, as :func:`offer_regs`: the
-            ``width`` lowest lanes, one priority tree after the other (width <= 4)."""
+            ``width`` lowest lanes, one priority tree after the other (width <= 4). Each
+            slot's remaining lanes are a signal: as nested expressions the trees would
+            grow exponentially with the width (an 8-PE 4-wide LNZD took minutes and a
+            gigabyte to elaborate)."""
             out = []
-            for _ in range(width):
+            for k in range(width):
+                if k:
+                    lanes = Signal(n, name=f"{name}_lanes{k}")
+                    m.d.comb += lanes.eq(mask)
+                    mask = lanes
                 any_, index, value = priority_select([mask[k] for k in range(n)],
                                                      [row_values[k] for k in range(n)])
                 out += [any_, value, base + index]
@@ -219,7 +226,8 @@ class LeadingNonZeroDetector(wiring.Component):
         # candidate offers for the next cycle, all from registers: the current row less
         # its offer, and the row that becomes current next (the one after head; head
         # when none is current)
-        rest_offer = group_of(cur_rest, cur_values, cur_takes, cur_base)
+        rest_offer = group_of(cur_rest, cur_values, cur_takes, cur_base, "rest")
+        st_first = group_of(st_mask, st_values, st_takes, st_base, "st")
         cand = Mux(current, ring_next(head), head)
         cand_values, cand_base = pick(values, cand), pick(bases, cand)
         cand_takes = pick(takes, cand) if filt else None
@@ -287,7 +295,6 @@ class LeadingNonZeroDetector(wiring.Component):
                     m.d.sync += st_takes.eq(Cat(*arr_takes))
             with m.If(st_valid):
                 m.d.sync += tail.eq(ring_next(tail))
-                st_first = group_of(st_mask, st_values, st_takes, st_base)
                 for s in range(slots):
                     with m.If(tail == s):
                         m.d.sync += [values[s].eq(st_values), bases[s].eq(st_base)]

@@ -266,6 +266,10 @@ def _wide_timing(issues, act, n_pe: int, queue_depth: int, n_out: int, width: in
     n_in = act.shape[0]
     if issues.shape != (n_pe, n_in):
         raise ValueError(f"issues must have shape ({n_pe}, {n_in}), got {issues.shape}")
+    if not 1 <= width <= queue_depth:
+        # a PE taking a whole group of more than queue_depth columns would never have room
+        raise ValueError(f"broadcast width {width} must be in 1..queue_depth "
+                         f"({queue_depth})")
     overhead = layer_overhead(n_out, n_pe, bias_reset)
     rows_in = -(-n_in // n_pe)
     takes = issues > 0

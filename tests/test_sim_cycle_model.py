@@ -228,6 +228,8 @@ def test_estimate_sums_and_work():
 def test_rejects_bad_arguments():
     with pytest.raises(ValueError, match="shape"):
         layer_timing(np.ones((2, 3)), np.ones(4), 2, 1, 2)
+    with pytest.raises(ValueError, match="broadcast width"):
+        layer_timing(np.ones((2, 3)), np.ones(3), 2, 1, 2, width=2)
     cfg = ArchConfig(n_pe=2)
     program, x = make_program(0, cfg, [6, 4], 0.5)
     with pytest.raises(ValueError, match="queue_depth"):
