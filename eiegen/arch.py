@@ -42,6 +42,8 @@ _RANGES = {
     "broadcast_width": (1, 4, "non-zero activations the LNZD broadcasts per cycle"),
     "bias_reset": (0, 1, "1: the bias is the accumulator's value before a row's first "
                          "product (no preload pass)"),
+    "wb_overlap": (0, 1, "1: a layer's write-back runs while the next layer computes "
+                         "(needs bias_reset)"),
 }
 
 
@@ -105,6 +107,12 @@ class ArchConfig:
         (a valid bit per accumulator row), so there is no bias preload pass: a layer
         starts with one setup cycle instead of ``ceil(n_out / n_pe)``. 0 (default): the
         preload pass, as in EIE.
+    wb_overlap : int
+        1 (needs ``bias_reset``): a layer's write-back starts in its last ``COMPUTE``
+        cycle and runs while the next layer's descriptor, setup and ``COMPUTE`` go on (the
+        LNZD reads a row at least one cycle after it is written): two accumulator banks
+        (layers alternate) and a second copy of the bias memory for the write-back. 0
+        (default): write-back between layers, as in EIE.
     """
 
     n_pe: int = 4
@@ -125,6 +133,7 @@ class ArchConfig:
     col_filter: int = 0
     broadcast_width: int = 1
     bias_reset: int = 0
+    wb_overlap: int = 0
 
     def __post_init__(self):
         for f in fields(self):
@@ -145,6 +154,9 @@ class ArchConfig:
             raise ConfigError(
                 f"acc_bits (accumulator width) must be at least act_bits + weight_bits = "
                 f"{min_acc} so that one product fits, got {self.acc_bits}")
+        if self.wb_overlap and not self.bias_reset:
+            raise ConfigError("wb_overlap (write-back during the next layer) needs "
+                              "bias_reset=1: the next layer may not preload the accumulators")
         if self.broadcast_width > self.queue_depth:
             raise ConfigError(
                 f"broadcast_width ({self.broadcast_width}) must be at most queue_depth "

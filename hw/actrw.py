@@ -110,9 +110,17 @@ class ActivationReadWrite(wiring.Component):
             "acc_wr": Out(WriteBus(rows, acc)),
             "acc_rd": Out(ReadBus(rows, acc)),
             **({"bias_rd": In(ReadBus(rows, acc))} if cfg.bias_reset else {}),
+            # wb_overlap: the written-back layer's destination file and bias base (the
+            # next layer's are on sel and bias_base), and whether acc_rd's row was touched
+            **({"wb_file": In(1), "wb_bias_base": In(unsigned(16)), "acc_rd_touched": In(1)}
+               if cfg.wb_overlap else {}),
         })
         self.bias = make_memory(acc, cfg.bias_depth, bias_init, name="bias",
                                 memories=memories)
+        # wb_overlap: the write-back reads the biases of untouched rows while the next
+        # layer's entries read theirs, so it has a copy of its own (written with it)
+        self.bias_wb = (make_memory(acc, cfg.bias_depth, bias_init, name="bias_wb",
+                                    memories=memories) if cfg.wb_overlap else None)
         self.regfile = make_memory(act, 2 * cfg.act_depth, name="act", memories=memories)
 
     def regfile_address(self, file, row):
@@ -132,7 +140,20 @@ class ActivationReadWrite(wiring.Component):
         p_row = Signal.like(self.row, name="p_row")
         m.d.comb += [bias_wp.en.eq(self.bias_wr.en), bias_wp.addr.eq(self.bias_wr.addr),
                      bias_wp.data.eq(self.bias_wr.data)]
-        if cfg.bias_reset:
+        wb_value = self.acc_rd.data
+        if cfg.wb_overlap:
+            m.submodules.bias_wb = self.bias_wb
+            wb_rp, wb_wp = self.bias_wb.read_port(), self.bias_wb.write_port()
+            m.d.comb += [
+                wb_wp.en.eq(self.bias_wr.en), wb_wp.addr.eq(self.bias_wr.addr),
+                wb_wp.data.eq(self.bias_wr.data),
+                wb_rp.addr.eq(self.wb_bias_base + self.row), wb_rp.en.eq(self.wb_en),
+                bias_rp.addr.eq(self.bias_base + self.bias_rd.addr),
+                bias_rp.en.eq(self.bias_rd.en),
+                self.bias_rd.data.eq(bias_rp.data),
+            ]
+            wb_value = Mux(self.acc_rd_touched, self.acc_rd.data, wb_rp.data)
+        elif cfg.bias_reset:
             # no preload: the arithmetic unit reads a row's bias with its accumulator,
             # while entries flow (bias_rd) and at write-back (wb_en, row)
             m.d.comb += [
@@ -155,9 +176,10 @@ class ActivationReadWrite(wiring.Component):
         s_row = Signal.like(self.row, name="s_row")
         s_rf = Signal()
         m.d.comb += [self.acc_rd.en.eq(self.wb_en), self.acc_rd.addr.eq(self.row)]
-        m.d.sync += [s_valid.eq(self.wb_en), s_row.eq(self.row), s_rf.eq(~self.sel),
+        m.d.sync += [s_valid.eq(self.wb_en), s_row.eq(self.row),
+                     s_rf.eq(self.wb_file if cfg.wb_overlap else ~self.sel),
                      amount.eq(clamp_shift(self.shift, cfg.acc_bits)), s_relu.eq(self.relu)]
-        stmts, halved = requantize_shift(self.acc_rd.data, amount, s_relu)
+        stmts, halved = requantize_shift(wb_value, amount, s_relu)
         m.d.comb += stmts
         w_halved = Signal(signed(cfg.acc_bits + 2))
         w_valid = Signal()

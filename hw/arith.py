@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -60,11 +60,19 @@ class ArithmeticUnit(wiring.Component):
             "idle": Out(1),
             **({"clear": In(1), "bias_rd": Out(ReadBus(rows, acc))} if cfg.bias_reset
                else {}),
+            # wb_overlap: the bank being written back, and whether the row read on
+            # acc_rd was touched (its data is the raw accumulator; the activation unit
+            # picks the bias otherwise)
+            **({"wb_bank": In(1), "acc_rd_touched": Out(1)} if cfg.wb_overlap else {}),
             "saturated": Out(1),
         })
         self.codebook = make_memory(signed(cfg.weight_bits), cfg.max_layers * cfg.codebook_size,
                                     codebook_init, name="codebook", memories=memories)
         self.acc = make_memory(acc, cfg.act_depth, name="accumulators", memories=memories)
+        # wb_overlap: a second bank; layer k accumulates in bank k % 2 while the other
+        # one is written back
+        self.acc1 = (make_memory(acc, cfg.act_depth, name="accumulators", memories=memories)
+                     if cfg.wb_overlap else None)
 
     def elaborate(self, platform):
         m = Module()
@@ -109,7 +117,10 @@ class ArithmeticUnit(wiring.Component):
         hit_w, hit_v = Signal(), Signal()
         m.d.sync += [hit_w.eq(x_valid & (x_row == m_row)), hit_v.eq(w_valid & (w_row == m_row))]
         stored = acc_rp.data
-        if cfg.bias_reset:
+        if cfg.wb_overlap:
+            m.submodules.acc1 = self.acc1
+            stored = self._banks(m, acc_rp, acc_wp, m_valid, m_row, w_valid, w_row, w_sum)
+        elif cfg.bias_reset:
             # touched[r]: row r was written in this layer; sampled with the accumulator
             # read (m_ or write-back), so it sees the writes the memory read sees, and
             # the bypass covers the two that it does not
@@ -149,15 +160,50 @@ class ArithmeticUnit(wiring.Component):
         m.d.sync += [w_valid.eq(x_valid), w_row.eq(x_row), w_sum.eq(x_sum),
                      v_valid.eq(w_valid), v_row.eq(w_row), v_sum.eq(w_sum)]
 
+        if not cfg.wb_overlap:
+            m.d.comb += [
+                acc_rp.en.eq(m_valid | self.acc_rd.en),
+                acc_rp.addr.eq(Mux(self.acc_rd.en, self.acc_rd.addr, m_row)),
+                self.acc_rd.data.eq(stored),
+                acc_wp.en.eq(w_valid | self.acc_wr.en),
+                acc_wp.addr.eq(Mux(w_valid, w_row, self.acc_wr.addr)),
+                acc_wp.data.eq(Mux(w_valid, w_sum, self.acc_wr.data)),
+            ]
         m.d.comb += [
-            acc_rp.en.eq(m_valid | self.acc_rd.en),
-            acc_rp.addr.eq(Mux(self.acc_rd.en, self.acc_rd.addr, m_row)),
-            self.acc_rd.data.eq(stored),
-            acc_wp.en.eq(w_valid | self.acc_wr.en),
-            acc_wp.addr.eq(Mux(w_valid, w_row, self.acc_wr.addr)),
-            acc_wp.data.eq(Mux(w_valid, w_sum, self.acc_wr.data)),
             cb_wp.en.eq(self.cb_wr.en), cb_wp.addr.eq(self.cb_wr.addr),
             cb_wp.data.eq(self.cb_wr.data),
             self.idle.eq(~m_valid & ~x_valid & ~w_valid),
         ]
         return m
+
+    def _banks(self, m, rp0, wp0, m_valid, m_row, w_valid, w_row, w_sum):
+        """``wb_overlap``: two accumulator banks, each with a valid bit per row. The
+        layer's entries read and write bank ``layer % 2`` (``m_`` / ``w_``), the
+        write-back reads bank ``wb_bank`` through ``acc_rd`` in the same cycles: the two
+        are never the same bank (the control unit starts layer k + 1 only after layer
+        k's last sum is written, and k + 1's write-back after k's has ended). Returns
+        the value the adder starts from when no bypass applies."""
+        cfg = self.cfg
+        rps, wps = [rp0, self.acc1.read_port()], [wp0, self.acc1.write_port()]
+        bank = self.layer[0]
+        touched = [Signal(cfg.act_depth, name=f"touched{b}") for b in range(2)]
+        x_bank, x_touched = Signal(), Signal()      # sampled with the m_ read
+        rd_bank, rd_touched = Signal(), Signal()    # sampled with the write-back read
+        m.d.sync += [x_bank.eq(bank), x_touched.eq(Array(touched)[bank].bit_select(m_row, 1)),
+                     rd_bank.eq(self.wb_bank),
+                     rd_touched.eq(Array(touched)[self.wb_bank].bit_select(self.acc_rd.addr, 1))]
+        for b in range(2):
+            wb = self.acc_rd.en & (self.wb_bank == b)
+            mine = bank == b
+            m.d.comb += [rps[b].en.eq((m_valid & mine) | wb),
+                         rps[b].addr.eq(Mux(wb, self.acc_rd.addr, m_row)),
+                         wps[b].en.eq(w_valid & mine), wps[b].addr.eq(w_row),
+                         wps[b].data.eq(w_sum)]
+            with m.If(self.clear & mine):
+                m.d.sync += touched[b].eq(0)
+            with m.Elif(w_valid & mine):
+                m.d.sync += touched[b].bit_select(w_row, 1).eq(1)
+        m.d.comb += [self.bias_rd.en.eq(m_valid), self.bias_rd.addr.eq(m_row),
+                     self.acc_rd.data.eq(Mux(rd_bank, rps[1].data, rps[0].data)),
+                     self.acc_rd_touched.eq(rd_touched)]
+        return Mux(x_touched, Mux(x_bank, rps[1].data, rps[0].data), self.bias_rd.data)

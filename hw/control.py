@@ -82,6 +82,9 @@ class Control(wiring.Component):
             "clear": Out(1),
             "lnzd_done": In(1),
             "all_idle": In(1),
+            # wb_overlap: the write-back's own layer, while the next one computes
+            **({"wb_file": Out(1), "wb_bank": Out(1), "wb_bias_base": Out(unsigned(16))}
+               if cfg.wb_overlap else {}),
         })
         self.descriptors = make_memory(unsigned(DESCRIPTOR_LAYOUT.size), cfg.max_layers,
                                        descriptor_rows(layers_init or []), name="layers",
@@ -108,8 +111,7 @@ class Control(wiring.Component):
         # decode of the state register (on the ECP5 16-PE build, state -> wb_en ->
         # accumulator read address was the critical path).
         in_pre, in_compute, in_wb = Signal(), Signal(), Signal()
-        m.d.comb += [self.pre_en.eq(in_pre), self.compute.eq(in_compute),
-                     self.wb_en.eq(in_wb)]
+        m.d.comb += [self.pre_en.eq(in_pre), self.compute.eq(in_compute)]
 
         op = Signal(Opcode)
         mem = Signal(8)
@@ -140,20 +142,49 @@ class Control(wiring.Component):
         m.d.comb += [
             self.wr_data.eq(data_reg),
             self.n_in.eq(desc.n_in), n_out.eq(desc.n_out), self.ptr_base.eq(desc.ptr_base),
-            self.bias_base.eq(desc.bias_base), self.shift.eq(desc.shift),
-            self.relu.eq(desc.relu),
+            self.bias_base.eq(desc.bias_base),
             desc_rp.addr.eq(self.layer),
             # the host writes a descriptor one 32-bit word (lane) at a time
             desc_wp.en.eq(Mux(self.wr_en & (self.wr_mem == P.MEM_LAYERS),
                               Const(1, DESCRIPTOR_WORDS) << self.wr_addr[:lane_bits], 0)),
             desc_wp.addr.eq(self.wr_addr >> lane_bits),
             desc_wp.data.eq(Cat(*[self.wr_data[:32]] * DESCRIPTOR_WORDS)),
-            self.row.eq(cur_row),
             self.rd_pe.eq(cur_pe),
             self.rd_kind.eq(kind),
             self.io_rd_addr.eq(cur_row),
         ]
         m.d.sync += self.wr_en.eq(0)
+        if cfg.wb_overlap:
+            # The write-back sequencer runs beside the state machine: it starts in the
+            # first cycle in which the LNZD is done and every PE idle (c_end: the sums
+            # are final), so its first row is read in COMPUTE's last cycle, with the
+            # layer's descriptor fields latched; the next layer's DESC and setup follow
+            # and its LNZD reads row r (from c = 0, two cycles later) only after row r
+            # is written (2 cycles after its read). A layer computes for at least
+            # ceil(n_in / N) + 6 cycles, its inputs' rows, so one write-back ends before
+            # the next begins.
+            wb_active = Signal()
+            wb_row = Signal.like(cur_row, name="wb_row")
+            wb_base = Signal.like(row_base, name="wb_base")
+            wb_n_out = Signal.like(n_out, name="wb_n_out")
+            wb_shift = Signal.like(self.shift, name="wb_shift")
+            wb_relu = Signal(name="wb_relu")
+            wb_last = wb_base + n >= wb_n_out
+            start = self.compute & self.lnzd_done & self.all_idle & ~drained
+            m.d.comb += [self.row.eq(wb_row), self.wb_en.eq(wb_active),
+                         self.shift.eq(wb_shift), self.relu.eq(wb_relu)]
+            with m.If(start):
+                m.d.sync += [wb_active.eq(1), wb_row.eq(0), wb_base.eq(0),
+                             wb_n_out.eq(n_out), wb_shift.eq(desc.shift),
+                             wb_relu.eq(desc.relu), self.wb_bias_base.eq(desc.bias_base),
+                             self.wb_file.eq(~self.sel), self.wb_bank.eq(self.layer[0])]
+            with m.Elif(wb_active):
+                m.d.sync += [wb_row.eq(wb_row + 1), wb_base.eq(wb_base + n)]
+                with m.If(wb_last):
+                    m.d.sync += wb_active.eq(0)
+        else:
+            m.d.comb += [self.row.eq(cur_row), self.wb_en.eq(in_wb),
+                         self.shift.eq(desc.shift), self.relu.eq(desc.relu)]
 
         def advance_act():
             with m.If(cur_pe == n - 1):
@@ -321,8 +352,22 @@ class Control(wiring.Component):
             with m.State("COMPUTE"):
                 m.d.sync += self.cycles.eq(self.cycles + 1)
                 with m.If(drained):
-                    m.d.sync += [in_compute.eq(0), in_wb.eq(1)]
-                    m.next = "WB"
+                    m.d.sync += in_compute.eq(0)
+                    if cfg.wb_overlap:  # the write-back has started: the next layer
+                        m.d.sync += [self.sel.eq(~self.sel), self.layer.eq(self.layer + 1)]
+                        with m.If(self.layer + 1 == n_layers):
+                            m.next = "WB_TAIL"
+                        with m.Else():
+                            m.next = "DESC"
+                    else:
+                        m.d.sync += in_wb.eq(1)
+                        m.next = "WB"
+            if cfg.wb_overlap:
+                with m.State("WB_TAIL"):
+                    # the last layer's write-back: until its last row is read
+                    m.d.sync += self.cycles.eq(self.cycles + 1)
+                    with m.If(~wb_active | wb_last):
+                        m.next = "RESP"
             with m.State("WB"):
                 m.d.sync += self.cycles.eq(self.cycles + 1)
                 with m.If(next_row()):

@@ -108,6 +108,8 @@ class ProcessingElement(wiring.Component):
             self.queue = ActivationQueue(cfg)
             ports.update({"bcast": In(stream.Signature(broadcast_layout(cfg))),
                           "room_if_push": Out(1), "room_if_hold": Out(1)})
+        if cfg.wb_overlap:
+            ports.update({"wb_file": In(1), "wb_bank": In(1), "wb_bias_base": In(unsigned(16))})
         if cfg.col_filter:
             # one bit per lane of an LNZD row: this PE has entries in that column
             ports.update({"mask_en": In(1), "mask_addr": In(index_shape(cfg.mask_depth)),
@@ -161,6 +163,10 @@ class ProcessingElement(wiring.Component):
             # pre_en marks the layer's one setup cycle: the accumulators' valid bits clear
             wiring.connect(m, arith.bias_rd, actrw.bias_rd)
             m.d.comb += arith.clear.eq(self.pre_en)
+        if cfg.wb_overlap:
+            m.d.comb += [arith.wb_bank.eq(self.wb_bank),
+                         actrw.acc_rd_touched.eq(arith.acc_rd_touched),
+                         actrw.wb_file.eq(self.wb_file), actrw.wb_bias_base.eq(self.wb_bias_base)]
         m.d.comb += [
             pointer.ptr_base.eq(self.ptr_base),
             arith.layer.eq(self.layer),

@@ -118,6 +118,9 @@ class EIE(wiring.Component):
             else:
                 m.d.comb += [pe.bcast.valid.eq(lnzd.out.valid & room),
                              pe.bcast.payload.eq(lnzd.out.payload)]
+            if cfg.wb_overlap:
+                m.d.comb += [pe.wb_file.eq(ctl.wb_file), pe.wb_bank.eq(ctl.wb_bank),
+                             pe.wb_bias_base.eq(ctl.wb_bias_base)]
             if cfg.col_filter:
                 m.d.comb += [pe.mask_en.eq(lnzd.mask_en), pe.mask_addr.eq(lnzd.mask_addr),
                              lnzd.mask_data[k].eq(pe.mask_data)]

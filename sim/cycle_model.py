@@ -138,15 +138,22 @@ def _interval_cover(starts: np.ndarray, ends: np.ndarray, length: int) -> np.nda
     return np.cumsum(diff.reshape(n_pe, width), axis=1)[:, :length] > 0
 
 
-def layer_overhead(n_out: int, n_pe: int, bias_reset: int = 0) -> int:
+def layer_overhead(n_out: int, n_pe: int, bias_reset: int = 0, wb_overlap: int = 0,
+                   last: bool = True) -> int:
     """Cycles of a layer outside COMPUTE: ``DESC`` (1), ``PRELOAD`` (``R = ceil(n_out /
-    N)`` rows, or one setup cycle with ``bias_reset``) and ``WB`` (``R``)."""
+    N)`` rows, or one setup cycle with ``bias_reset``) and ``WB`` (``R``). With
+    ``wb_overlap`` the write-back runs during the next layer: only the ``last`` layer's
+    shows, as ``WB_TAIL``, ``max(1, R - 1)`` cycles (its first row is read in the last
+    ``COMPUTE`` cycle)."""
     rows_out = -(-n_out // n_pe)
+    if wb_overlap:
+        return 2 + (max(1, rows_out - 1) if last else 0)
     return 1 + (1 if bias_reset else rows_out) + rows_out
 
 
 def layer_timing(issues, act, n_pe: int, queue_depth: int, n_out: int, *,
-                 width: int = 1, col_filter: int = 0, bias_reset: int = 0) -> LayerTiming:
+                 width: int = 1, col_filter: int = 0, bias_reset: int = 0,
+                 wb_overlap: int = 0, last: bool = True) -> LayerTiming:
     """Timing of one layer.
 
     Parameters
@@ -160,15 +167,17 @@ def layer_timing(issues, act, n_pe: int, queue_depth: int, n_out: int, *,
         From the architecture config.
     n_out : int
         The layer's outputs (sets preload and write-back cycles).
-    width, col_filter, bias_reset : int
-        ``ArchConfig.broadcast_width``, ``col_filter`` and ``bias_reset``; EIE's
-        broadcast (width 1, no filter) takes the vectorised recurrence below, the others
-        :func:`_wide_timing`.
+    width, col_filter, bias_reset, wb_overlap : int
+        ``ArchConfig.broadcast_width``, ``col_filter``, ``bias_reset`` and
+        ``wb_overlap``; EIE's broadcast (width 1, no filter) takes the vectorised
+        recurrence below, the others :func:`_wide_timing`.
+    last : bool
+        The run's last layer (with ``wb_overlap`` only its write-back adds cycles).
     """
+    overhead = layer_overhead(n_out, n_pe, bias_reset, wb_overlap, last)
     if width > 1 or col_filter:
         return _wide_timing(issues, act, n_pe, queue_depth, n_out, width, col_filter,
-                            bias_reset)
-    overhead = layer_overhead(n_out, n_pe, bias_reset)
+                            overhead)
     issues = np.asarray(issues, dtype=np.int64)
     act = np.asarray(act)
     n_in = act.shape[0]
@@ -242,7 +251,7 @@ def layer_timing(issues, act, n_pe: int, queue_depth: int, n_out: int, *,
 
 
 def _wide_timing(issues, act, n_pe: int, queue_depth: int, n_out: int, width: int,
-                 col_filter: int, bias_reset: int) -> LayerTiming:
+                 col_filter: int, overhead: int) -> LayerTiming:
     """:func:`layer_timing` for the broadcast of issue 21 (docs/architecture.md, "Wide
     and filtered broadcast"), as a recurrence over *groups*: the up to ``width`` lowest
     lanes of the current row that the LNZD offers together.
@@ -270,7 +279,6 @@ def _wide_timing(issues, act, n_pe: int, queue_depth: int, n_out: int, width: in
         # a PE taking a whole group of more than queue_depth columns would never have room
         raise ValueError(f"broadcast width {width} must be in 1..queue_depth "
                          f"({queue_depth})")
-    overhead = layer_overhead(n_out, n_pe, bias_reset)
     rows_in = -(-n_in // n_pe)
     takes = issues > 0
     lanes = act != 0
@@ -341,12 +349,13 @@ def _wide_timing(issues, act, n_pe: int, queue_depth: int, n_out: int, width: in
                        stalled, len(cols), int(busy.max()))
 
 
-def config_timing(cfg, issues, act, n_out: int, queue_depth: int | None = None):
+def config_timing(cfg, issues, act, n_out: int, queue_depth: int | None = None,
+                  last: bool = True):
     """:func:`layer_timing` with every timing parameter from the config ``cfg``."""
     return layer_timing(issues, act, cfg.n_pe,
                         cfg.queue_depth if queue_depth is None else queue_depth, n_out,
                         width=cfg.broadcast_width, col_filter=cfg.col_filter,
-                        bias_reset=cfg.bias_reset)
+                        bias_reset=cfg.bias_reset, wb_overlap=cfg.wb_overlap, last=last)
 
 
 def _layer_inputs(program, x_int):
@@ -376,7 +385,9 @@ def estimate_cycles(program, x_int, *, queue_depth: int | None = None,
     if depth < 1:
         raise ValueError(f"queue_depth must be at least 1, got {depth}")
     acts = activations if activations is not None else _layer_inputs(program, x_int)
-    layers = [config_timing(cfg, column_issues_cached(program, k), a, lp.n_out, depth)
+    n_layers = len(program.layers)
+    layers = [config_timing(cfg, column_issues_cached(program, k), a, lp.n_out, depth,
+                            last=k == n_layers - 1)
               for k, (lp, a) in enumerate(zip(program.layers, acts))]
     n = cfg.n_pe
     total = lambda attr: [int(v) for v in sum((getattr(t, attr) for t in layers),
@@ -531,7 +542,8 @@ def batch_cycles(program, x_int, queue_depths=None, *, activations=None) -> Batc
             c, w = layer_compute_batch(issues, act, cfg.n_pe, depths)
         computes.append(c)
         works.append(w)
-        layer_cycles.append(layer_overhead(lp.n_out, cfg.n_pe, cfg.bias_reset) + c)
+        layer_cycles.append(layer_overhead(lp.n_out, cfg.n_pe, cfg.bias_reset,
+                                           cfg.wb_overlap, k == len(program.layers) - 1) + c)
     compute = np.stack(computes, axis=1)
     lc = np.stack(layer_cycles, axis=1)
     return BatchCycles(depths, lc.sum(axis=1), lc, compute, np.stack(works))

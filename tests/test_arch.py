@@ -28,6 +28,7 @@ RANGES = {
     "col_filter": (0, 1),
     "broadcast_width": (1, 4),
     "bias_reset": (0, 1),
+    "wb_overlap": (0, 1),
 }
 
 
@@ -54,6 +55,8 @@ def test_broadcast_options():
     # a queue must hold a whole group of the wide broadcast
     with pytest.raises(ConfigError, match="broadcast_width.*queue_depth"):
         ArchConfig(queue_depth=2, broadcast_width=3)
+    with pytest.raises(ConfigError, match="wb_overlap.*bias_reset"):
+        ArchConfig(wb_overlap=1)
     # column-mask rows: every layer's ceil(n_in / n_pe) rows fit whenever its pointers do
     cfg = ArchConfig(n_pe=7, ptr_depth=100, max_layers=3)
     assert cfg.mask_depth == 15 + 3
@@ -84,7 +87,8 @@ def test_out_of_range_names_field_and_range(name, side):
 
 # Companion values that make a field's extreme legal (acc_bits >= act_bits + weight_bits).
 _EDGE_COMPANIONS = {("act_bits", 32): {"acc_bits": 56}, ("weight_bits", 32): {"acc_bits": 56},
-                    ("acc_bits", 8): {"act_bits": 4, "weight_bits": 4}}
+                    ("acc_bits", 8): {"act_bits": 4, "weight_bits": 4},
+                    ("wb_overlap", 1): {"bias_reset": 1}}
 
 
 @pytest.mark.parametrize("name", sorted(RANGES))

@@ -8,7 +8,7 @@ from eiegen.sim.regression import run_amaranth_cases, run_verilator_cases
 
 # Amaranth's simulator takes about a second per case at these sizes
 CROSS = {"n1": range(4), "n2": range(4), "n4q1": range(3), "n7": range(3),
-         "n4f": range(3), "n5fw2b": range(3)}
+         "n4f": range(3), "n5fw2b": range(3), "n2o": range(3)}
 
 
 @pytest.mark.verilator

@@ -139,7 +139,7 @@ def test_wide_broadcast_with_one_lane_is_eies():
         lengths = rng.integers(0, 6, (n_pe, n_in)) * (rng.random((n_pe, n_in)) < 0.6)
         act = (rng.random(n_in) < rng.random()).astype(int)
         a = layer_timing(lengths, act, n_pe, depth, 20)
-        b = _wide_timing(lengths, act, n_pe, depth, 20, 1, 0, 0)
+        b = _wide_timing(lengths, act, n_pe, depth, 20, 1, 0, 1 + 2 * -(-20 // n_pe))
         assert (a.compute, a.cycles, a.broadcasts) == (b.compute, b.cycles, b.broadcasts)
         for f in ("busy", "starved", "stalled"):
             assert list(getattr(a, f)) == list(getattr(b, f))
@@ -150,6 +150,15 @@ def test_bias_reset_layer_overhead():
     t = layer_timing(np.ones((4, 10), dtype=int), np.zeros(10), 4, 8, n_out=9,
                      bias_reset=1)
     assert t.cycles == 1 + 1 + 3 + t.compute
+
+
+def test_wb_overlap_layer_overhead():
+    # DESC + setup; only the last layer's write-back shows: max(1, R - 1) cycles
+    from eiegen.sim.cycle_model import layer_overhead
+
+    assert layer_overhead(9, 4, 1, 1, last=False) == 2
+    assert layer_overhead(9, 4, 1, 1, last=True) == 2 + 2
+    assert layer_overhead(3, 4, 1, 1, last=True) == 2 + 1
 
 
 def test_all_zero_input():
@@ -196,7 +205,8 @@ def test_matches_the_rtl_at_every_queue_depth(depth):
 
 
 @pytest.mark.parametrize("options", [dict(col_filter=1), dict(broadcast_width=2),
-                                     dict(col_filter=1, broadcast_width=4, bias_reset=1)])
+                                     dict(col_filter=1, broadcast_width=4, bias_reset=1),
+                                     dict(broadcast_width=2, bias_reset=1, wb_overlap=1)])
 def test_matches_the_rtl_with_the_broadcast_options(options):
     cfg = ArchConfig(n_pe=3, queue_depth=4, rel_bits=3, entries_per_word=4, **options)
     program, x = make_program(11, cfg, [20, 17, 8], 0.3)

@@ -26,6 +26,7 @@ def test_every_config_has_seeds():
     assert {c.broadcast_width for c in CONFIGS.values()} == {1, 2, 3, 4}
     assert {c.col_filter for c in CONFIGS.values()} == {0, 1}
     assert {c.bias_reset for c in CONFIGS.values()} == {0, 1}
+    assert {c.wb_overlap for c in CONFIGS.values()} == {0, 1}
 
 
 def test_cases_cover_the_stress_kinds():

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark (issue 21): small sparse MLPs, EIE's broadcast against the column filter,
-the W-wide broadcast and the bias as the accumulators' reset value.
+the W-wide broadcast, the bias as the accumulators' reset value and the write-back
+overlapped with the next layer (wb_overlap).
 
 Three networks: the demo's digits MLP (64-300-100-10, the shipped compressed weights,
 the held-out digits as inputs) and two random sparse MLPs (256-128-64-10 at 10% weights
@@ -9,7 +10,7 @@ compile-time balancing for 4, 8 and 16 PEs at queue depth 8 and every variant be
 (the balancing pass picks row orders with the variant's timing). Cycles per inference
 come from the cycle model (eiegen.sim.cycle_model), which the regression suite checks
 against the RTL cycle for cycle on every option (sim/regression.py configs n4f, n3w3,
-n5fw2b, n8fw4b). The outputs of every variant are checked to equal the EIE variant's
+n5fw2b, n8fw4o, n2o). The outputs of every variant are checked to equal the EIE variant's
 (golden model, network order): the options change timing only.
 
 Prints a table and writes bench/results/small_nets.json (or --json PATH).
@@ -45,6 +46,10 @@ VARIANTS = {
     "bias": {"bias_reset": 1},
     "filter+2w+bias": {"col_filter": 1, "broadcast_width": 2, "bias_reset": 1},
     "filter+4w+bias": {"col_filter": 1, "broadcast_width": 4, "bias_reset": 1},
+    "f+2w+bias+wbo": {"col_filter": 1, "broadcast_width": 2, "bias_reset": 1,
+                      "wb_overlap": 1},
+    "f+4w+bias+wbo": {"col_filter": 1, "broadcast_width": 4, "bias_reset": 1,
+                      "wb_overlap": 1},
 }
 
 
@@ -95,7 +100,7 @@ def main(argv=None) -> int:
                              "config": {k: v for k, v in cfg.to_dict().items()
                                         if k in ("n_pe", "queue_depth", "act_depth",
                                                  "col_filter", "broadcast_width",
-                                                 "bias_reset")},
+                                                 "bias_reset", "wb_overlap")},
                              "cycles": cycles, "compute": compute,
                              "overhead": cycles - compute,
                              "work_bound": float(bc.work_bound.sum(axis=0).mean()),
