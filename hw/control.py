@@ -41,6 +41,12 @@ class Control(wiring.Component):
       files swap at the end.
 
     ``cycles`` counts the cycles spent in these states during the last run.
+
+    With ``cfg.bias_reset`` ``PRELOAD`` is one setup cycle (``pre_en`` clears the
+    accumulators' valid bits); with ``cfg.wb_overlap`` the write-back is a sequencer of
+    its own that starts when the layer's sums are final and runs during the next layer's
+    ``DESC``, setup and ``COMPUTE``; after the last layer ``WB_TAIL`` waits for it
+    (docs/architecture.md, "A run").
     """
 
     # COMPUTE lasts c_end + end_latency cycles, c_end the first of its cycles (from 0) in
