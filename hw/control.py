@@ -10,12 +10,11 @@ from amaranth.lib.wiring import In, Out
 from eiegen.words import DESCRIPTOR_WORDS, LAYER_DESCRIPTOR
 
 from . import protocol as P
-from .actrw import SHIFT_BITS
 from .layouts import (ACT_ADDRESS_LAYOUT, COMMAND_LAYOUT, DESCRIPTOR_LAYOUT, RESPONSE_LAYOUT,
-                      Opcode, index_shape, col_bits, host_data_words)
+                      HostWriteBus, LayerControlBus, Opcode, index_shape, col_bits,
+                      host_data_words)
 from .memory import make_memory
-from .pe import (COUNTER_BITS, READ_ACT, READ_KINDS, READ_SATURATED, ProcessingElement,
-                 host_write_bus_shape)
+from .pe import COUNTER_BITS, READ_ACT, READ_KINDS, READ_SATURATED, ProcessingElement
 
 __all__ = ["Control"]
 
@@ -54,32 +53,17 @@ class Control(wiring.Component):
 
     def __init__(self, cfg, layers_init=None, *, memories=None):
         self.cfg = cfg
-        bus = host_write_bus_shape(cfg)
         super().__init__({
             "host_in": In(stream.Signature(32)),
             "host_out": Out(stream.Signature(32)),
-            "wr_en": Out(1),
-            "wr_mem": Out(bus["mem"]),
-            "wr_pe": Out(unsigned(8)),
-            "wr_addr": Out(bus["addr"]),
-            "wr_data": Out(bus["data"]),
+            "wr": Out(HostWriteBus(cfg)),
             "io_rd_en": Out(1),
             "io_rd_addr": Out(index_shape(cfg.act_depth)),
             "rd_pe": Out(unsigned(8)),
             "rd_kind": Out(range(READ_KINDS)),
             "rd_data": In(COUNTER_BITS),
-            "layer": Out(index_shape(cfg.max_layers)),
+            "ctl": Out(LayerControlBus(cfg)),
             "n_in": Out(unsigned(col_bits(cfg))),
-            "ptr_base": Out(index_shape(cfg.ptr_depth)),
-            "bias_base": Out(unsigned(16)),
-            "shift": Out(unsigned(SHIFT_BITS)),
-            "relu": Out(1),
-            "sel": Out(1),
-            "row": Out(index_shape(cfg.act_depth)),
-            "pre_en": Out(1),
-            "wb_en": Out(1),
-            "compute": Out(1),
-            "clear": Out(1),
             "lnzd_done": In(1),
             "all_idle": In(1),
         })
@@ -96,27 +80,28 @@ class Control(wiring.Component):
         desc_rp = self.descriptors.read_port()
         desc_wp = self.descriptors.write_port(granularity=32)
         inp, out = self.host_in, self.host_out
+        ctl, wr = self.ctl, self.wr
         # "the LNZD is done and every PE is idle" as seen in the previous COMPUTE cycle: the
         # AND over all PEs reaches a register, not the state machine, so COMPUTE ends one
         # cycle after the first cycle in which it holds (``end_latency``). It stays true
         # once true (nothing is left to broadcast or issue), so this only delays the end.
         drained = Signal()
-        m.d.sync += drained.eq(self.compute & self.lnzd_done & self.all_idle)
+        m.d.sync += drained.eq(ctl.compute & self.lnzd_done & self.all_idle)
         # The phase outputs go to every PE and the LNZD, across the whole array: each is a
         # flip-flop of its own, set and cleared by the transitions into and out of its
         # state (PRELOAD, COMPUTE and WB are each entered and left at one place), not a
         # decode of the state register (on the ECP5 16-PE build, state -> wb_en ->
         # accumulator read address was the critical path).
         in_pre, in_compute, in_wb = Signal(), Signal(), Signal()
-        m.d.comb += [self.pre_en.eq(in_pre), self.compute.eq(in_compute),
-                     self.wb_en.eq(in_wb)]
+        m.d.comb += [ctl.pre_en.eq(in_pre), ctl.compute.eq(in_compute),
+                     ctl.wb_en.eq(in_wb)]
 
         op = Signal(Opcode)
         mem = Signal(8)
         arg = Signal(16)
         addr = Signal(32)
         count = Signal(32)
-        kmax = len(self.wr_data) // 32
+        kmax = len(wr.data) // 32
         word_idx = Signal(range(max(kmax, 4) + 1))
         data_reg = Signal(32 * kmax)
         cur_pe = Signal(8)                   # ACT: PE of the current element; COUNTERS: PE
@@ -136,22 +121,22 @@ class Control(wiring.Component):
         wait = Signal(range(self.readback_latency))
         to_counters = Signal()
         m.d.comb += [
-            self.wr_data.eq(data_reg),
-            self.n_in.eq(desc.n_in), n_out.eq(desc.n_out), self.ptr_base.eq(desc.ptr_base),
-            self.bias_base.eq(desc.bias_base), self.shift.eq(desc.shift),
-            self.relu.eq(desc.relu),
-            desc_rp.addr.eq(self.layer),
+            wr.data.eq(data_reg),
+            self.n_in.eq(desc.n_in), n_out.eq(desc.n_out), ctl.ptr_base.eq(desc.ptr_base),
+            ctl.bias_base.eq(desc.bias_base), ctl.shift.eq(desc.shift),
+            ctl.relu.eq(desc.relu),
+            desc_rp.addr.eq(ctl.layer),
             # the host writes a descriptor one 32-bit word (lane) at a time
-            desc_wp.en.eq(Mux(self.wr_en & (self.wr_mem == P.MEM_LAYERS),
-                              Const(1, DESCRIPTOR_WORDS) << self.wr_addr[:lane_bits], 0)),
-            desc_wp.addr.eq(self.wr_addr >> lane_bits),
-            desc_wp.data.eq(Cat(*[self.wr_data[:32]] * DESCRIPTOR_WORDS)),
-            self.row.eq(cur_row),
+            desc_wp.en.eq(Mux(wr.en & (wr.mem == P.MEM_LAYERS),
+                              Const(1, DESCRIPTOR_WORDS) << wr.addr[:lane_bits], 0)),
+            desc_wp.addr.eq(wr.addr >> lane_bits),
+            desc_wp.data.eq(Cat(*[wr.data[:32]] * DESCRIPTOR_WORDS)),
+            ctl.row.eq(cur_row),
             self.rd_pe.eq(cur_pe),
             self.rd_kind.eq(kind),
             self.io_rd_addr.eq(cur_row),
         ]
-        m.d.sync += self.wr_en.eq(0)
+        m.d.sync += wr.en.eq(0)
 
         def advance_act():
             with m.If(cur_pe == n - 1):
@@ -185,9 +170,9 @@ class Control(wiring.Component):
                         with m.Case(Opcode.WRITE, Opcode.READ):
                             m.next = "ADDR"
                         with m.Case(Opcode.RUN):
-                            m.d.comb += self.clear.eq(1)
+                            m.d.comb += ctl.clear.eq(1)
                             m.d.sync += [self.cycles.eq(0), n_layers.eq(h.arg),
-                                         self.layer.eq(0), resp_len.eq(1)]
+                                         ctl.layer.eq(0), resp_len.eq(1)]
                             with m.If(h.arg == 0):
                                 m.next = "RESP"
                             with m.Else():
@@ -220,15 +205,15 @@ class Control(wiring.Component):
                 # no word is taken in the cycle after a write (wr_en high): the PEs
                 # register their write enables (ProcessingElement.write_latency), so
                 # wr_addr / wr_data must hold one cycle longer
-                m.d.comb += inp.ready.eq(~self.wr_en)
-                with m.If(inp.valid & ~self.wr_en):
+                m.d.comb += inp.ready.eq(~wr.en)
+                with m.If(inp.valid & ~wr.en):
                     m.d.sync += data_reg.word_select(word_idx, 32).eq(inp.payload)
                     with m.If(word_idx == words - 1):
                         is_act = mem == P.MEM_ACT
                         m.d.sync += [
-                            word_idx.eq(0), self.wr_en.eq(1), self.wr_mem.eq(mem),
-                            self.wr_pe.eq(Mux(is_act, cur_pe, arg)),
-                            self.wr_addr.eq(Mux(is_act, cur_row, addr)),
+                            word_idx.eq(0), wr.en.eq(1), wr.mem.eq(mem),
+                            wr.pe.eq(Mux(is_act, cur_pe, arg)),
+                            wr.addr.eq(Mux(is_act, cur_row, addr)),
                             addr.eq(addr + 1), count.eq(count - 1),
                         ]
                         advance_act()
@@ -322,9 +307,9 @@ class Control(wiring.Component):
             with m.State("WB"):
                 m.d.sync += self.cycles.eq(self.cycles + 1)
                 with m.If(next_row()):
-                    m.d.sync += [self.sel.eq(~self.sel), self.layer.eq(self.layer + 1),
+                    m.d.sync += [ctl.sel.eq(~ctl.sel), ctl.layer.eq(ctl.layer + 1),
                                  in_wb.eq(0)]
-                    with m.If(self.layer + 1 == n_layers):
+                    with m.If(ctl.layer + 1 == n_layers):
                         m.next = "RESP"
                     with m.Else():
                         m.next = "DESC"
