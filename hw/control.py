@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -79,7 +81,6 @@ class Control(wiring.Component):
         m.submodules.descriptors = self.descriptors
         desc_rp = self.descriptors.read_port()
         desc_wp = self.descriptors.write_port(granularity=32)
-        inp, out = self.host_in, self.host_out
         ctl, wr = self.ctl, self.wr
         # "the LNZD is done and every PE is idle" as seen in the previous COMPUTE cycle: the
         # AND over all PEs reaches a register, not the state machine, so COMPUTE ends one
@@ -96,30 +97,36 @@ class Control(wiring.Component):
         m.d.comb += [ctl.pre_en.eq(in_pre), ctl.compute.eq(in_compute),
                      ctl.wb_en.eq(in_wb)]
 
-        op = Signal(Opcode)
-        mem = Signal(8)
-        arg = Signal(16)
-        addr = Signal(32)
-        count = Signal(32)
         kmax = len(wr.data) // 32
-        word_idx = Signal(range(max(kmax, 4) + 1))
-        data_reg = Signal(32 * kmax)
-        cur_pe = Signal(8)                   # ACT: PE of the current element; COUNTERS: PE
-        cur_row = Signal(index_shape(cfg.act_depth))
-        kind = Signal(range(READ_KINDS))
-        n_layers = Signal(16)
-        n_out = Signal(unsigned(col_bits(cfg)))
-        row_base = Signal(col_bits(cfg) + n.bit_length())
+        # the registers both modes use (named as before: the Verilog keeps its names)
+        r = SimpleNamespace(
+            drained=drained, in_pre=in_pre, in_compute=in_compute, in_wb=in_wb, desc_rp=desc_rp,
+            op=Signal(Opcode, name="op"),
+            mem=Signal(8, name="mem"),
+            arg=Signal(16, name="arg"),
+            addr=Signal(32, name="addr"),
+            count=Signal(32, name="count"),
+            word_idx=Signal(range(max(kmax, 4) + 1), name="word_idx"),
+            data_reg=Signal(32 * kmax, name="data_reg"),
+            cur_pe=Signal(8, name="cur_pe"),  # ACT: PE of the current element; COUNTERS: PE
+            cur_row=Signal(index_shape(cfg.act_depth), name="cur_row"),
+            kind=Signal(range(READ_KINDS), name="kind"),
+            n_layers=Signal(16, name="n_layers"),
+            n_out=Signal(unsigned(col_bits(cfg)), name="n_out"),
+            row_base=Signal(col_bits(cfg) + n.bit_length(), name="row_base"),
+        )
+        mem, data_reg = r.mem, r.data_reg
+        cur_pe, cur_row, kind, n_out = r.cur_pe, r.cur_row, r.kind, r.n_out
 
         desc = DESCRIPTOR_LAYOUT(desc_rp.data)
         lane_bits = (DESCRIPTOR_WORDS - 1).bit_length()
-        words = Array([Const(host_data_words(P.item_bits(cfg, k)), 3) for k in range(6)]
-                      + [Const(1, 3)] * 2)[mem[:3]]
-        resp_len = Signal(24)
+        r.words = Array([Const(host_data_words(P.item_bits(cfg, k)), 3) for k in range(6)]
+                        + [Const(1, 3)] * 2)[mem[:3]]
+        r.resp_len = Signal(24, name="resp_len")
         # RD_WAIT: the cycles until rd_data shows what was selected, then RD_OUT or
         # COUNTERS (``to_counters``)
-        wait = Signal(range(self.readback_latency))
-        to_counters = Signal()
+        r.wait = Signal(range(self.readback_latency), name="wait")
+        r.to_counters = Signal(name="to_counters")
         m.d.comb += [
             wr.data.eq(data_reg),
             self.n_in.eq(desc.n_in), n_out.eq(desc.n_out), ctl.ptr_base.eq(desc.ptr_base),
@@ -138,179 +145,199 @@ class Control(wiring.Component):
         ]
         m.d.sync += wr.en.eq(0)
 
-        def advance_act():
-            with m.If(cur_pe == n - 1):
-                m.d.sync += [cur_pe.eq(0), cur_row.eq(cur_row + 1)]
-            with m.Else():
-                m.d.sync += cur_pe.eq(cur_pe + 1)
-
-        def await_readback(counters: bool):
-            """Spend the next readback_latency cycles in RD_WAIT, then go to COUNTERS or
-            RD_OUT: rd_data then shows what rd_pe / rd_kind select from the next cycle on
-            (or the source read port's data of the next cycle)."""
-            m.d.sync += [wait.eq(self.readback_latency - 1), to_counters.eq(counters)]
-            m.next = "RD_WAIT"
-
-        def start_rows():
-            m.d.sync += [cur_row.eq(0), row_base.eq(0)]
-
-        def next_row():
-            """Advance to the next local row; true in the cycle of the last one."""
-            m.d.sync += [cur_row.eq(cur_row + 1), row_base.eq(row_base + n)]
-            return row_base + n >= n_out
-
         with m.FSM():
-            with m.State("CMD"):
-                m.d.comb += inp.ready.eq(1)
-                with m.If(inp.valid):
-                    h = COMMAND_LAYOUT(inp.payload)
-                    m.d.sync += [op.eq(h.op), mem.eq(h.mem), arg.eq(h.arg),
-                                 word_idx.eq(0)]
-                    with m.Switch(h.op):
-                        with m.Case(Opcode.WRITE, Opcode.READ):
-                            m.next = "ADDR"
-                        with m.Case(Opcode.RUN):
-                            m.d.comb += ctl.clear.eq(1)
-                            m.d.sync += [self.cycles.eq(0), n_layers.eq(h.arg),
-                                         ctl.layer.eq(0), resp_len.eq(1)]
-                            with m.If(h.arg == 0):
-                                m.next = "RESP"
-                            with m.Else():
-                                m.next = "DESC"
-                        with m.Case(Opcode.COUNTERS):
-                            m.d.sync += [resp_len.eq(1 + P.COUNTERS_PER_PE * n),
-                                         cur_pe.eq(0), kind.eq(0)]
+            self._io_mode(m, r)
+            self._compute_mode(m, r)
+        return m
+
+    # The FSM's states come in two groups, _io_mode and _compute_mode; ``r`` holds the
+    # registers they share (elaborate). The four helpers first.
+
+    def _advance_act(self, m, r):
+        """To the next activation: the next PE, or PE 0 of the next local row."""
+        with m.If(r.cur_pe == self.cfg.n_pe - 1):
+            m.d.sync += [r.cur_pe.eq(0), r.cur_row.eq(r.cur_row + 1)]
+        with m.Else():
+            m.d.sync += r.cur_pe.eq(r.cur_pe + 1)
+
+    def _await_readback(self, m, r, counters: bool):
+        """Spend the next readback_latency cycles in RD_WAIT, then go to COUNTERS or
+        RD_OUT: rd_data then shows what rd_pe / rd_kind select from the next cycle on
+        (or the source read port's data of the next cycle)."""
+        m.d.sync += [r.wait.eq(self.readback_latency - 1), r.to_counters.eq(counters)]
+        m.next = "RD_WAIT"
+
+    def _start_rows(self, m, r):
+        m.d.sync += [r.cur_row.eq(0), r.row_base.eq(0)]
+
+    def _next_row(self, m, r):
+        """Advance to the next local row; true in the cycle of the last one."""
+        m.d.sync += [r.cur_row.eq(r.cur_row + 1), r.row_base.eq(r.row_base + self.cfg.n_pe)]
+        return r.row_base + self.cfg.n_pe >= r.n_out
+
+    def _io_mode(self, m, r):
+        """The I/O-mode states: command decoding, host writes and reads, responses
+        (docs/protocol.md). A RUN leaves to DESC; compute mode comes back to RESP."""
+        inp, out, ctl, wr = self.host_in, self.host_out, self.ctl, self.wr
+        cfg, n = self.cfg, self.cfg.n_pe
+        op, mem, arg, addr, count = r.op, r.mem, r.arg, r.addr, r.count
+        word_idx, data_reg, words, resp_len = r.word_idx, r.data_reg, r.words, r.resp_len
+        cur_pe, cur_row, kind, n_layers = r.cur_pe, r.cur_row, r.kind, r.n_layers
+        wait, to_counters = r.wait, r.to_counters
+        with m.State("CMD"):
+            m.d.comb += inp.ready.eq(1)
+            with m.If(inp.valid):
+                h = COMMAND_LAYOUT(inp.payload)
+                m.d.sync += [op.eq(h.op), mem.eq(h.mem), arg.eq(h.arg),
+                             word_idx.eq(0)]
+                with m.Switch(h.op):
+                    with m.Case(Opcode.WRITE, Opcode.READ):
+                        m.next = "ADDR"
+                    with m.Case(Opcode.RUN):
+                        m.d.comb += ctl.clear.eq(1)
+                        m.d.sync += [self.cycles.eq(0), n_layers.eq(h.arg),
+                                     ctl.layer.eq(0), resp_len.eq(1)]
+                        with m.If(h.arg == 0):
                             m.next = "RESP"
-                        with m.Case(Opcode.INFO):
-                            m.d.sync += resp_len.eq(4)
-                            m.next = "RESP"
-            with m.State("ADDR"):
-                m.d.comb += inp.ready.eq(1)
-                with m.If(inp.valid):
-                    a = ACT_ADDRESS_LAYOUT(inp.payload)
-                    m.d.sync += [addr.eq(inp.payload), cur_pe.eq(a.pe), cur_row.eq(a.row),
-                                 kind.eq(READ_ACT)]
-                    m.next = "COUNT"
-            with m.State("COUNT"):
-                m.d.comb += inp.ready.eq(1)
-                with m.If(inp.valid):
-                    m.d.sync += [count.eq(inp.payload), resp_len.eq(inp.payload)]
-                    with m.If(op == Opcode.READ):
+                        with m.Else():
+                            m.next = "DESC"
+                    with m.Case(Opcode.COUNTERS):
+                        m.d.sync += [resp_len.eq(1 + P.COUNTERS_PER_PE * n),
+                                     cur_pe.eq(0), kind.eq(0)]
                         m.next = "RESP"
-                    with m.Elif(inp.payload == 0):
-                        m.next = "CMD"
-                    with m.Else():
-                        m.next = "WDATA"
-            with m.State("WDATA"):
-                # no word is taken in the cycle after a write (wr_en high): the PEs
-                # register their write enables (ProcessingElement.write_latency), so
-                # wr_addr / wr_data must hold one cycle longer
-                m.d.comb += inp.ready.eq(~wr.en)
-                with m.If(inp.valid & ~wr.en):
-                    m.d.sync += data_reg.word_select(word_idx, 32).eq(inp.payload)
-                    with m.If(word_idx == words - 1):
-                        is_act = mem == P.MEM_ACT
-                        m.d.sync += [
-                            word_idx.eq(0), wr.en.eq(1), wr.mem.eq(mem),
-                            wr.pe.eq(Mux(is_act, cur_pe, arg)),
-                            wr.addr.eq(Mux(is_act, cur_row, addr)),
-                            addr.eq(addr + 1), count.eq(count - 1),
-                        ]
-                        advance_act()
-                        with m.If(count == 1):
-                            m.next = "CMD"
-                    with m.Else():
-                        m.d.sync += word_idx.eq(word_idx + 1)
-            with m.State("RESP"):
-                resp = RESPONSE_LAYOUT(out.payload)
-                m.d.comb += [out.valid.eq(1), resp.n_words.eq(resp_len), resp.op.eq(op),
-                             resp.response.eq(1)]
-                with m.If(out.ready):
-                    with m.Switch(op):
-                        with m.Case(Opcode.READ):
-                            with m.If(count == 0):
-                                m.next = "CMD"
-                            with m.Else():
-                                m.next = "RD_ISSUE"
-                        with m.Case(Opcode.RUN):
-                            m.next = "CYCLES"
-                        with m.Case(Opcode.COUNTERS):
-                            m.next = "CYCLES"
-                        with m.Default():
-                            m.next = "INFO"
-            with m.State("RD_ISSUE"):
-                # the read port's data come a cycle later, then the read-back registers
-                m.d.comb += self.io_rd_en.eq(1)
-                await_readback(False)
-            with m.State("RD_WAIT"):
-                m.d.sync += wait.eq(wait - 1)
-                with m.If(wait == 0):
-                    with m.If(to_counters):
-                        m.next = "COUNTERS"
-                    with m.Else():
-                        m.next = "RD_OUT"
-            with m.State("RD_OUT"):
-                m.d.comb += [out.valid.eq(1), out.payload.eq(self.rd_data)]
-                with m.If(out.ready):
-                    advance_act()
-                    m.d.sync += count.eq(count - 1)
+                    with m.Case(Opcode.INFO):
+                        m.d.sync += resp_len.eq(4)
+                        m.next = "RESP"
+        with m.State("ADDR"):
+            m.d.comb += inp.ready.eq(1)
+            with m.If(inp.valid):
+                a = ACT_ADDRESS_LAYOUT(inp.payload)
+                m.d.sync += [addr.eq(inp.payload), cur_pe.eq(a.pe), cur_row.eq(a.row),
+                             kind.eq(READ_ACT)]
+                m.next = "COUNT"
+        with m.State("COUNT"):
+            m.d.comb += inp.ready.eq(1)
+            with m.If(inp.valid):
+                m.d.sync += [count.eq(inp.payload), resp_len.eq(inp.payload)]
+                with m.If(op == Opcode.READ):
+                    m.next = "RESP"
+                with m.Elif(inp.payload == 0):
+                    m.next = "CMD"
+                with m.Else():
+                    m.next = "WDATA"
+        with m.State("WDATA"):
+            # no word is taken in the cycle after a write (wr_en high): the PEs
+            # register their write enables (ProcessingElement.write_latency), so
+            # wr_addr / wr_data must hold one cycle longer
+            m.d.comb += inp.ready.eq(~wr.en)
+            with m.If(inp.valid & ~wr.en):
+                m.d.sync += data_reg.word_select(word_idx, 32).eq(inp.payload)
+                with m.If(word_idx == words - 1):
+                    is_act = mem == P.MEM_ACT
+                    m.d.sync += [
+                        word_idx.eq(0), wr.en.eq(1), wr.mem.eq(mem),
+                        wr.pe.eq(Mux(is_act, cur_pe, arg)),
+                        wr.addr.eq(Mux(is_act, cur_row, addr)),
+                        addr.eq(addr + 1), count.eq(count - 1),
+                    ]
+                    self._advance_act(m, r)
                     with m.If(count == 1):
                         m.next = "CMD"
-                    with m.Else():
-                        m.next = "RD_ISSUE"
-            with m.State("CYCLES"):
-                m.d.comb += [out.valid.eq(1), out.payload.eq(self.cycles)]
-                with m.If(out.ready):
-                    with m.If(op == Opcode.COUNTERS):
-                        m.d.sync += kind.eq(1)
-                        await_readback(True)
-                    with m.Else():
-                        m.next = "CMD"
-            with m.State("COUNTERS"):
-                m.d.comb += [out.valid.eq(1), out.payload.eq(self.rd_data)]
-                with m.If(out.ready):
-                    with m.If(kind == READ_SATURATED):  # the PE's last counter
-                        m.d.sync += [kind.eq(1), cur_pe.eq(cur_pe + 1)]
-                        with m.If(cur_pe == n - 1):
+                with m.Else():
+                    m.d.sync += word_idx.eq(word_idx + 1)
+        with m.State("RESP"):
+            resp = RESPONSE_LAYOUT(out.payload)
+            m.d.comb += [out.valid.eq(1), resp.n_words.eq(resp_len), resp.op.eq(op),
+                         resp.response.eq(1)]
+            with m.If(out.ready):
+                with m.Switch(op):
+                    with m.Case(Opcode.READ):
+                        with m.If(count == 0):
                             m.next = "CMD"
                         with m.Else():
-                            await_readback(True)
-                    with m.Else():
-                        m.d.sync += kind.eq(kind + 1)
-                        await_readback(True)
-            with m.State("INFO"):
-                info = Array(Const(w, 32) for w in P.info_words(cfg))
-                m.d.comb += [out.valid.eq(1), out.payload.eq(info[word_idx[:2]])]
-                with m.If(out.ready):
-                    m.d.sync += word_idx.eq(word_idx + 1)
-                    with m.If(word_idx == 3):
+                            m.next = "RD_ISSUE"
+                    with m.Case(Opcode.RUN):
+                        m.next = "CYCLES"
+                    with m.Case(Opcode.COUNTERS):
+                        m.next = "CYCLES"
+                    with m.Default():
+                        m.next = "INFO"
+        with m.State("RD_ISSUE"):
+            # the read port's data come a cycle later, then the read-back registers
+            m.d.comb += self.io_rd_en.eq(1)
+            self._await_readback(m, r, False)
+        with m.State("RD_WAIT"):
+            m.d.sync += wait.eq(wait - 1)
+            with m.If(wait == 0):
+                with m.If(to_counters):
+                    m.next = "COUNTERS"
+                with m.Else():
+                    m.next = "RD_OUT"
+        with m.State("RD_OUT"):
+            m.d.comb += [out.valid.eq(1), out.payload.eq(self.rd_data)]
+            with m.If(out.ready):
+                self._advance_act(m, r)
+                m.d.sync += count.eq(count - 1)
+                with m.If(count == 1):
+                    m.next = "CMD"
+                with m.Else():
+                    m.next = "RD_ISSUE"
+        with m.State("CYCLES"):
+            m.d.comb += [out.valid.eq(1), out.payload.eq(self.cycles)]
+            with m.If(out.ready):
+                with m.If(op == Opcode.COUNTERS):
+                    m.d.sync += kind.eq(1)
+                    self._await_readback(m, r, True)
+                with m.Else():
+                    m.next = "CMD"
+        with m.State("COUNTERS"):
+            m.d.comb += [out.valid.eq(1), out.payload.eq(self.rd_data)]
+            with m.If(out.ready):
+                with m.If(kind == READ_SATURATED):  # the PE's last counter
+                    m.d.sync += [kind.eq(1), cur_pe.eq(cur_pe + 1)]
+                    with m.If(cur_pe == n - 1):
                         m.next = "CMD"
-
-            # ---- compute mode ----
-            with m.State("DESC"):
-                m.d.comb += desc_rp.en.eq(1)
-                m.d.sync += self.cycles.eq(self.cycles + 1)
-                start_rows()
-                m.d.sync += in_pre.eq(1)
-                m.next = "PRELOAD"
-            with m.State("PRELOAD"):
-                m.d.sync += self.cycles.eq(self.cycles + 1)
-                with m.If(next_row()):
-                    start_rows()
-                    m.d.sync += [in_pre.eq(0), in_compute.eq(1)]
-                    m.next = "COMPUTE"
-            with m.State("COMPUTE"):
-                m.d.sync += self.cycles.eq(self.cycles + 1)
-                with m.If(drained):
-                    m.d.sync += [in_compute.eq(0), in_wb.eq(1)]
-                    m.next = "WB"
-            with m.State("WB"):
-                m.d.sync += self.cycles.eq(self.cycles + 1)
-                with m.If(next_row()):
-                    m.d.sync += [ctl.sel.eq(~ctl.sel), ctl.layer.eq(ctl.layer + 1),
-                                 in_wb.eq(0)]
-                    with m.If(ctl.layer + 1 == n_layers):
-                        m.next = "RESP"
                     with m.Else():
-                        m.next = "DESC"
-        return m
+                        self._await_readback(m, r, True)
+                with m.Else():
+                    m.d.sync += kind.eq(kind + 1)
+                    self._await_readback(m, r, True)
+        with m.State("INFO"):
+            info = Array(Const(w, 32) for w in P.info_words(cfg))
+            m.d.comb += [out.valid.eq(1), out.payload.eq(info[word_idx[:2]])]
+            with m.If(out.ready):
+                m.d.sync += word_idx.eq(word_idx + 1)
+                with m.If(word_idx == 3):
+                    m.next = "CMD"
+
+    def _compute_mode(self, m, r):
+        """The compute-mode states of a RUN, per layer: DESC, PRELOAD, COMPUTE, WB."""
+        ctl = self.ctl
+        in_pre, in_compute, in_wb, desc_rp = r.in_pre, r.in_compute, r.in_wb, r.desc_rp
+        drained, n_layers = r.drained, r.n_layers
+        with m.State("DESC"):
+            m.d.comb += desc_rp.en.eq(1)
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+            self._start_rows(m, r)
+            m.d.sync += in_pre.eq(1)
+            m.next = "PRELOAD"
+        with m.State("PRELOAD"):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+            with m.If(self._next_row(m, r)):
+                self._start_rows(m, r)
+                m.d.sync += [in_pre.eq(0), in_compute.eq(1)]
+                m.next = "COMPUTE"
+        with m.State("COMPUTE"):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+            with m.If(drained):
+                m.d.sync += [in_compute.eq(0), in_wb.eq(1)]
+                m.next = "WB"
+        with m.State("WB"):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+            with m.If(self._next_row(m, r)):
+                m.d.sync += [ctl.sel.eq(~ctl.sel), ctl.layer.eq(ctl.layer + 1),
+                             in_wb.eq(0)]
+                with m.If(ctl.layer + 1 == n_layers):
+                    m.next = "RESP"
+                with m.Else():
+                    m.next = "DESC"
