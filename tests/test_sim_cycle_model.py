@@ -222,3 +222,11 @@ def test_batch_cycles_equal_estimate_batch():
         assert int(bc.work_bound.sum()) == sum(e.work_bound for e in est)
     with pytest.raises(ValueError, match="queue depths"):
         batch_cycles(program, x, (0,))
+
+
+def test_counters_wrap_at_32_bits_like_the_rtl():
+    # the RTL's COUNTERS are 32-bit registers that wrap (docs/protocol.md)
+    from eiegen.sim.cycle_model import CycleEstimate
+    e = CycleEstimate(cycles=(1 << 32) + 5, layer_cycles=[], compute_cycles=[],
+                 busy=[(1 << 32) - 1, 1 << 33], starved=[1 << 32, 7], stalled=[3, (1 << 32) + 1])
+    assert e.counters_tuple() == (5, [(1 << 32) - 1, 0], [0, 7], [3, 1])
