@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .encode import encode_layer
-from .huffman import huffman_encode_layer
+from .encode import decode_layer, encode_layer
+from .huffman import huffman_decode_layer, huffman_encode_layer
 
 __all__ = ["LayerStorage", "CompressionReport", "layer_storage", "FLOAT_BITS"]
 
@@ -76,9 +76,6 @@ def layer_storage(layer, n_pe: int = 1, rel_bits: int = 4, *, verify: bool = Tru
     verify : bool
         Decode the Huffman streams and check they restore the encoding exactly.
     """
-    from .encode import decode_layer
-    from .huffman import huffman_decode_layer
-
     if not layer.quantized:
         raise ValueError(f"layer {layer.name!r} is not quantized; storage needs its codebook")
     n_out, n_in = layer.weight.shape

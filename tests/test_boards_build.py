@@ -17,7 +17,7 @@ from eiegen.boards.pll import ecp5_pll, ice40_pll
 from eiegen.boards.top import memory_backend, uart_divisor
 from eiegen.cli import main
 from eiegen.compiler.compile import compile_network
-from eiegen.compiler.digits import digits_data, load_shipped
+from eiegen.digits import digits_data, load_shipped
 
 
 def test_boards_known():
