@@ -42,11 +42,11 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from eiegen.boards.host import run_board
-    from eiegen.boards.serial_link import BoardLinkError
     from eiegen.cli import CliError
     from eiegen.commands.simulate import read_inputs
     from eiegen.compiler.program import Program
     from eiegen.hw.protocol import ProtocolError
+    from eiegen.links import LinkError
 
     from eiegen.safeio import atomic_write_text, check_output
 
@@ -67,7 +67,7 @@ def run(args) -> int:
         result = run_board(args.port, program, x, load=not args.no_load, baud=args.baud,
                            clock_hz=args.clock, timeout=args.timeout,
                            reset=not args.no_reset)
-    except (BoardLinkError, ProtocolError) as e:
+    except (LinkError, ProtocolError) as e:  # BoardLinkError, LinkTimeout
         raise CliError(str(e)) from None
     rep = result.to_dict()
     rep["input_saturation"] = {"values": clipped[0], "inputs": clipped[1]}
