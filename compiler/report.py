@@ -22,10 +22,11 @@ The compression ratio is dense bytes over Huffman-coded bytes.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from eiegen.safeio import json_text
 
 from .encode import decode_layer, encode_layer
 from .huffman import huffman_decode_layer, huffman_encode_layer
@@ -169,7 +170,7 @@ class CompressionReport:
                 **({"extra": self.extra} if self.extra else {})}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        return json_text(self.to_dict(), indent=2)
 
     def table(self) -> str:
         """The report as a plain-text table (one row per layer, a total, the stages)."""

@@ -6,14 +6,13 @@ simulations, sizes from the compressed encoding, cycles from the RTL's counters.
 
 from __future__ import annotations
 
-import json
 import time
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from eiegen.safeio import staged_folder
+from eiegen.safeio import staged_folder, write_json
 
 __all__ = ["run_demo"]
 
@@ -133,7 +132,7 @@ def _run_demo_in(out: Path, *, n_pe, queue_depth, balance, train, trainer, clock
         summary["lowering"] = stats["lowering"]
     report = {"summary": summary, "compression": creport.to_dict(), "program": stats,
               "simulation": sim_rep, "config": cfg.to_dict()}
-    (out / "report.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+    write_json(out / "report.json", report)
     plot_demo(net, program, sim_rep, out)
     return report
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -48,7 +47,7 @@ def run(args) -> int:
     from eiegen.hw.protocol import ProtocolError
     from eiegen.links import LinkError
 
-    from eiegen.safeio import atomic_write_text, check_output
+    from eiegen.safeio import check_output, write_json
 
     if args.output:
         check_output(args.output, [args.program, args.inputs])
@@ -72,7 +71,7 @@ def run(args) -> int:
     rep = result.to_dict()
     rep["input_saturation"] = {"values": clipped[0], "inputs": clipped[1]}
     if args.output:
-        atomic_write_text(args.output, json.dumps(rep, indent=1, sort_keys=True) + "\n")
+        write_json(args.output, rep)
     n = len(x)
     print(f"board: {result.info['n_pe']} PEs, config {result.info['digest']}")
     print(f"inputs: {n}, outputs equal to the golden model: "
