@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from eiegen.hw.pe import ProcessingElement
-from eiegen.sim.cycle_model import DRAIN, END, FIRST_ROW
+from eiegen.timing import DRAIN, END, FIRST_ROW
 
 from .events import MEMORIES, batch_events, memory_geometry
 from .tech import technology

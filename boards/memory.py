@@ -17,11 +17,12 @@ every memory of the program anyway).
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockSignal, Const, Elaboratable, Instance, Module, Mux, Shape, Signal
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, Signal
 
 from amaranth.lib.memory import Memory
 
 from eiegen.hw.memory import amaranth_memory
+from eiegen.hw.memport import MemoryPort, PortedMemory
 
 __all__ = ["SPRAM_DEPTH", "SPRAM_WIDTH", "SPRAMMemory", "RegisterMemory", "ICE40SPRAMMemories",
            "DistributedMemories", "SPRAM_SIM_MODEL", "spram_blocks"]
@@ -36,49 +37,7 @@ def spram_blocks(width: int, depth: int) -> int:
     return -(-width // SPRAM_WIDTH) * -(-depth // SPRAM_DEPTH)
 
 
-class _Port:
-    def __init__(self, **signals):
-        self.__dict__.update(signals)
-
-
-class _PortedMemory(Elaboratable):
-    """The memory-view interface (:mod:`eiegen.hw.memory`): one synchronous
-    ``read_port()`` and one ``write_port()``, each with ``addr``, ``en`` and ``data``;
-    ``lanes`` write lanes (``granularity``) where the subclass allows them."""
-
-    kind = "memory"
-    allow_lanes = False
-
-    def __init__(self, shape, depth: int, init=(), *, name: str):
-        self.shape = shape
-        self.width = Shape.cast(shape).width
-        self.depth = depth
-        self.init = list(init) + [0] * (depth - len(init))
-        self.name = name
-        self.granularity = self.width
-        self._read = self._write = None
-
-    def read_port(self, *, domain: str = "sync", transparent_for=()):
-        if domain != "sync" or transparent_for or self._read is not None:
-            raise ValueError(f"{self.kind} {self.name!r} has one plain synchronous read port")
-        self._read = _Port(addr=Signal(range(self.depth), name=f"{self.name}_raddr"),
-                           en=Signal(init=1, name=f"{self.name}_re"),
-                           data=Signal(self.shape, name=f"{self.name}_rdata"))
-        return self._read
-
-    def write_port(self, *, domain: str = "sync", granularity=None):
-        if domain != "sync" or self._write is not None or (
-                granularity is not None and not self.allow_lanes):
-            raise ValueError(f"{self.kind} {self.name!r} has one plain synchronous write "
-                             f"port" + ("" if self.allow_lanes else " without lanes"))
-        self.granularity = granularity or self.width
-        self._write = _Port(addr=Signal(range(self.depth), name=f"{self.name}_waddr"),
-                            en=Signal(self.width // self.granularity, name=f"{self.name}_we"),
-                            data=Signal(self.shape, name=f"{self.name}_wdata"))
-        return self._write
-
-
-class SPRAMMemory(_PortedMemory):
+class SPRAMMemory(PortedMemory):
     """A memory built from ``SB_SPRAM256KA`` blocks, with the memory-view interface
     (``read_port()``, ``write_port()``, each with ``addr``, ``en``, ``data``).
 
@@ -87,6 +46,7 @@ class SPRAMMemory(_PortedMemory):
     """
 
     kind = "SPRAM memory"
+    allow_lanes = False
 
     def __init__(self, shape, depth: int, init=(), *, name: str = "spram"):
         super().__init__(shape, depth, init, name=name)
@@ -97,8 +57,8 @@ class SPRAMMemory(_PortedMemory):
 
     def elaborate(self, platform):
         m = Module()
-        r = self._read or _Port(addr=Const(0), en=Const(0), data=Signal(self.shape))
-        w = self._write or _Port(addr=Const(0), en=Const(0), data=Const(0, self.width))
+        r = self._read or MemoryPort(addr=Const(0), en=Const(0), data=Signal(self.shape))
+        w = self._write or MemoryPort(addr=Const(0), en=Const(0), data=Const(0, self.width))
         addr = Signal(range(max(self.depth, 2)), name=f"{self.name}_addr")
         m.d.comb += addr.eq(Mux(w.en, w.addr, r.addr))
         low = addr[:14] if len(addr) > 14 else addr
@@ -134,7 +94,7 @@ class SPRAMMemory(_PortedMemory):
         return m
 
 
-class RegisterMemory(_PortedMemory):
+class RegisterMemory(PortedMemory):
     """A small memory as plain registers and a read multiplexer, with the memory-view
     interface. Unlike an inferred memory, Yosys removes every bit nobody reads, so the
     layer descriptors (128 bits per layer, of which the control unit uses about half)

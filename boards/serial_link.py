@@ -18,17 +18,15 @@ import struct
 import time
 
 from eiegen.hw import protocol as P
+from eiegen.links import LinkError, LinkTimeout
 
 __all__ = ["UARTLink", "LinkTimeout", "LinkGarbled", "BoardLinkError", "open_serial",
            "words_to_bytes", "bytes_to_words"]
 
 
-class BoardLinkError(RuntimeError):
-    """The serial link to a board failed."""
-
-
-class LinkTimeout(BoardLinkError):
-    """Fewer bytes than expected arrived before the deadline."""
+class BoardLinkError(LinkError):
+    """The serial link to a board failed (a timeout is :class:`eiegen.links.LinkTimeout`:
+    fewer bytes than expected arrived before the deadline)."""
 
 
 class LinkGarbled(BoardLinkError):

@@ -20,7 +20,7 @@ assignments are built for every layer:
   so that every column's work is spread evenly over the PEs; then the same swaps.
 
 Each PE's rows are then ordered to cut padding (compiler/row_order.py), and the layer
-takes the assignment the cycle model (eiegen.sim.cycle_model) predicts to be fastest with
+takes the assignment the timing model (eiegen.timing) predicts to be fastest with
 every input non-zero (the compiler does not know the activations), among those whose
 busiest PE has no more entries than interleaving's, so a balanced program fits wherever
 the plain one does.
@@ -32,8 +32,12 @@ import heapq
 
 import numpy as np
 
+from eiegen.timing import config_timing
+
 from .encode import encode_layer, rows_of_pe
+from .network import Layer, Network
 from .row_order import order_rows_for_padding
+from .stats import encoded_issues
 
 __all__ = ["balance_rows", "spread_rows", "balance_layer_rows", "permute_network"]
 
@@ -134,10 +138,6 @@ def spread_rows(nonzero: np.ndarray, n_pe: int) -> np.ndarray:
 def _dense_input_cycles(indices: np.ndarray, cfg) -> tuple[int, int]:
     """(busiest PE's entries, predicted compute cycles with every input non-zero) of a
     layer in this row order, the layer placed at the start of the PEs' memories."""
-    from eiegen.sim.cycle_model import config_timing
-
-    from .stats import encoded_issues
-
     enc = encode_layer(indices, cfg.n_pe, cfg.rel_bits)
     issues = encoded_issues(cfg, enc)
     n_out, n_in = indices.shape
@@ -176,8 +176,6 @@ def permute_network(net, cfg):
     last layer's outputs come out in ``row_orders[-1]`` order. (Reordering a layer's
     columns never changes its entries per PE, so each layer's choice is independent of
     the others.)"""
-    from .network import Layer, Network
-
     layers, orders = [], []
     col_perm = None
     for layer in net.layers:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .network import Layer, Network
+from .weight_sharing import share_weights
 
 __all__ = ["random_layer", "random_network", "example_network", "random_indices",
            "trained_like_layer", "relu_like_inputs"]
@@ -56,8 +57,6 @@ def trained_like_layer(rng: np.random.Generator, n_in: int = 4096, n_out: int = 
     pruned, the rest shared through a ``2**index_bits``-entry k-means codebook: non-zero
     magnitudes from about 0.015 to 0.075 and, on :func:`relu_like_inputs` (up to about
     10), outputs of about -8..8."""
-    from .weight_sharing import share_weights
-
     w = rng.laplace(0.0, 0.0094, (n_out, n_in)) + rng.normal(0.0, 0.0025, (n_out, 1))
     w[np.abs(w) < np.quantile(np.abs(w), 1.0 - density)] = 0.0
     codebook, indices = share_weights(w, index_bits, "linear")

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .encode import EncodedLayer, PESlice
+
 __all__ = ["HuffmanCode", "HuffmanError", "HuffmanLayer", "huffman_encode_layer",
            "huffman_decode_layer", "MAX_CODE_LENGTH", "LENGTH_BITS"]
 
@@ -279,8 +281,6 @@ def huffman_encode_layer(enc, index_bits: int | None = None) -> HuffmanLayer:
 def huffman_decode_layer(h: HuffmanLayer):
     """Rebuild the exact :class:`EncodedLayer` that :func:`huffman_encode_layer` coded
     (same ``v``, ``z`` and ``ptr`` arrays, same dtypes as the encoder produces)."""
-    from .encode import EncodedLayer, PESlice
-
     counts = h.counts.decode().reshape(h.n_pe, h.n_in)
     per_pe = counts.sum(axis=1)
     v_all, z_all = h.v.decode(), h.z.decode()

@@ -22,13 +22,14 @@ The compression ratio is dense bytes over Huffman-coded bytes.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .encode import encode_layer
-from .huffman import huffman_encode_layer
+from eiegen.safeio import json_text
+
+from .encode import decode_layer, encode_layer
+from .huffman import huffman_decode_layer, huffman_encode_layer
 
 __all__ = ["LayerStorage", "CompressionReport", "layer_storage", "FLOAT_BITS"]
 
@@ -76,9 +77,6 @@ def layer_storage(layer, n_pe: int = 1, rel_bits: int = 4, *, verify: bool = Tru
     verify : bool
         Decode the Huffman streams and check they restore the encoding exactly.
     """
-    from .encode import decode_layer
-    from .huffman import huffman_decode_layer
-
     if not layer.quantized:
         raise ValueError(f"layer {layer.name!r} is not quantized; storage needs its codebook")
     n_out, n_in = layer.weight.shape
@@ -172,7 +170,7 @@ class CompressionReport:
                 **({"extra": self.extra} if self.extra else {})}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        return json_text(self.to_dict(), indent=2)
 
     def table(self) -> str:
         """The report as a plain-text table (one row per layer, a total, the stages)."""

@@ -5,9 +5,14 @@ stays fast: ``eiegen.import_model``, ``compress``, ``compile``, ``predict``,
 ``fidelity``, ``simulate``, ``verilog``, ``build`` (:mod:`eiegen.api`).
 """
 
+from importlib.metadata import PackageNotFoundError, version as _version
+
 from .arch import ArchConfig, ConfigError
 
-__version__ = "0.1.0"
+try:  # the version is pyproject.toml's, read from the installed metadata
+    __version__ = _version("eiegen")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 # the names eiegen.api exports, resolved lazily by __getattr__ (PEP 562)
 _API = ("FidelityWarning", "Simulation", "board_config", "build", "compile", "compress",

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from .safeio import json_text
+
 __all__ = ["ArchConfig", "ConfigError", "field_range"]
 
 
@@ -244,7 +246,7 @@ class ArchConfig:
         return cls(**data)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        return json_text(self.to_dict(), indent=2)
 
     def save(self, path) -> None:
         Path(path).write_text(self.to_json())

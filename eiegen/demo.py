@@ -6,14 +6,13 @@ simulations, sizes from the compressed encoding, cycles from the RTL's counters.
 
 from __future__ import annotations
 
-import json
 import time
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from eiegen.safeio import staged_folder
+from eiegen.safeio import staged_folder, write_json
 
 __all__ = ["run_demo"]
 
@@ -27,7 +26,7 @@ def run_demo(out: Path, *, n_pe: int = 8, queue_depth: int = 8, balance: bool = 
              train: bool = True, trainer: str = "numpy", clock_mhz: float = 100.0,
              limit: int | None = None, log=print, progress=None, cnn: bool = False) -> dict:
     """Run the whole flow and write the report folder ``out`` (see the README). With
-    ``cnn``, on the LeNet-style digits CNN (compiler/digits_cnn.py) instead of the MLP."""
+    ``cnn``, on the LeNet-style digits CNN (eiegen/digits_cnn.py) instead of the MLP."""
     with staged_folder(out, kind="demo") as tmp:  # replaces `out` only when all is done
         return _run_demo_in(tmp, n_pe=n_pe, queue_depth=queue_depth, balance=balance,
                             train=train, trainer=trainer, clock_mhz=clock_mhz, limit=limit,
@@ -38,7 +37,7 @@ def _run_demo_in(out: Path, *, n_pe, queue_depth, balance, train, trainer, clock
                  log, progress, cnn=False) -> dict:
     from eiegen.arch import ArchConfig
     from eiegen.compiler.compile import compile_network
-    from eiegen.compiler.digits import digits_data, load_shipped, run_digits_pipeline, train_dense
+    from eiegen.digits import digits_data, load_shipped, run_digits_pipeline, train_dense
     from eiegen.compiler.stats import program_stats
     from eiegen.hw.verilog import generate
     from eiegen.sim.cycle_model import estimate_batch
@@ -54,7 +53,7 @@ def _run_demo_in(out: Path, *, n_pe, queue_depth, balance, train, trainer, clock
     timings = {}
 
     if cnn:
-        from eiegen.compiler.digits_cnn import cnn_arch, run_cnn_pipeline, train_dense_cnn
+        from eiegen.digits_cnn import cnn_arch, run_cnn_pipeline, train_dense_cnn
 
         # the CNN always trains (numpy): nothing is shipped for it, and it takes a minute
         t = _step(log, "training the digits CNN (conv 1->8 3x3, ReLU, maxpool 2x2, conv 8->16 "
@@ -133,7 +132,7 @@ def _run_demo_in(out: Path, *, n_pe, queue_depth, balance, train, trainer, clock
         summary["lowering"] = stats["lowering"]
     report = {"summary": summary, "compression": creport.to_dict(), "program": stats,
               "simulation": sim_rep, "config": cfg.to_dict()}
-    (out / "report.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+    write_json(out / "report.json", report)
     plot_demo(net, program, sim_rep, out)
     return report
 

@@ -439,15 +439,15 @@ def _csv_text(records: list, axes: list, board: bool) -> str:
 
 
 def _plot(records: list, front: list, axes: list, path: Path) -> None:
-    from eiegen.plots import _pyplot, _save
+    from eiegen.plots import _save, figure
 
-    plt = _pyplot()
     ok = [r for r in records if r["status"] == "ok"]
     pf = sorted((records[i] for i in front), key=lambda r: r["cycles"])
     pairs = (("cycles", "area_mm2"), ("cycles", "energy_nj"), ("area_mm2", "energy_nj"))
     labels = {"cycles": "cycles per inference", "area_mm2": "area (mm$^2$)",
               "energy_nj": "energy per inference (nJ)"}
-    fig, axs = plt.subplots(1, 3, figsize=(14, 4.2))
+    fig = figure(figsize=(14, 4.2))
+    axs = fig.subplots(1, 3)
     color = axes[0]
     for ax, (xk, yk) in zip(axs, pairs):
         sc = ax.scatter([r[xk] for r in ok], [r[yk] for r in ok],
@@ -464,7 +464,6 @@ def _plot(records: list, front: list, axes: list, path: Path) -> None:
     fig.colorbar(sc, ax=axs[-1], label=color)
     fig.suptitle(f"{len(ok)} points evaluated, {len(pf)} on the Pareto front")
     _save(fig, path)
-    plt.close(fig)
 
 
 def _results_json(sweep: Sweep, context: dict, records: list, front: list,
@@ -474,7 +473,9 @@ def _results_json(sweep: Sweep, context: dict, records: list, front: list,
            "pareto": [records[i]["point"] for i in front],
            "verified": {str(k): v for k, v in sorted(verified.items())},
            "points": records}
-    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+    from eiegen.safeio import json_text
+
+    return json_text(doc)
 
 
 @dataclass

@@ -1,20 +1,21 @@
-"""PNG plots of the demo report (matplotlib, headless)."""
+"""PNG plots of the demo report (matplotlib, headless: figures are
+:class:`matplotlib.figure.Figure` objects, drawn without pyplot, so the process's
+global backend is never switched)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
-__all__ = ["plot_demo"]
+__all__ = ["plot_demo", "figure"]
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+def figure(**kwargs) -> Figure:
+    """A new figure outside pyplot (``kwargs`` as for :class:`~matplotlib.figure.Figure`);
+    nothing to close, nothing global touched."""
+    return Figure(**kwargs)
 
 
 def _save(fig, path):
@@ -27,11 +28,11 @@ def plot_demo(net, program, sim_rep: dict, out: Path) -> list[Path]:
     """weights.png, sparsity.png, per_pe.png, layers.png in ``out``."""
     from eiegen.sim.report import layer_label, plot_report
 
-    plt = _pyplot()
     out = Path(out)
     paths = []
 
-    fig, axes = plt.subplots(1, len(net), figsize=(4 * len(net), 3.2))
+    fig = figure(figsize=(4 * len(net), 3.2))
+    axes = fig.subplots(1, len(net))
     for k, (ax, layer) in enumerate(zip(np.atleast_1d(axes), net.layers)):
         w = layer.weight[layer.weight != 0]
         ax.hist(w, bins=60, color="tab:blue", alpha=0.7)
@@ -41,23 +42,23 @@ def plot_demo(net, program, sim_rep: dict, out: Path) -> list[Path]:
                      f"{len(layer.codebook) - 1} centroids")
         ax.set_xlabel("weight (red: codebook centroids)")
     _save(fig, out / "weights.png")
-    plt.close(fig)
     paths.append(out / "weights.png")
 
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig = figure(figsize=(5, 3.2))
+    ax = fig.subplots()
     names = [layer_label(k, layer.name) for k, layer in enumerate(net.layers)]
     density = [layer.nnz / layer.weight.size for layer in net.layers]
     ax.bar(names, [100 * d for d in density])
     ax.set_ylabel("weights kept (%)")
     ax.set_title("density per layer after pruning")
     _save(fig, out / "sparsity.png")
-    plt.close(fig)
     paths.append(out / "sparsity.png")
 
     plot_report(sim_rep, out / "per_pe.png")
     paths.append(out / "per_pe.png")
 
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig = figure(figsize=(5, 3.2))
+    ax = fig.subplots()
     layers = sim_rep["layers"]
     idx = np.arange(len(layers))
     if all("cycles" in layer for layer in layers):
@@ -69,6 +70,5 @@ def plot_demo(net, program, sim_rep: dict, out: Path) -> list[Path]:
     ax.set_title("cycles per layer")
     ax.legend(fontsize=8)
     _save(fig, out / "layers.png")
-    plt.close(fig)
     paths.append(out / "layers.png")
     return paths

@@ -27,6 +27,7 @@ import threading
 from pathlib import Path
 
 __all__ = ["OutputError", "MARKER", "check_output", "atomic_write_bytes", "atomic_write_text",
+           "json_text", "write_json",
            "staged_folder", "check_folder_output", "folder_owned_by_eiegen"]
 
 MARKER = ".eiegen-output.json"
@@ -125,6 +126,18 @@ def atomic_write_bytes(path, data: bytes) -> Path:
 
 def atomic_write_text(path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode())
+
+
+def json_text(obj, *, indent: int = 1, default=None) -> str:
+    """The JSON of every report and config eiegen writes: sorted keys (the same data
+    give the same bytes), ``indent``, one final newline."""
+    return json.dumps(obj, indent=indent, sort_keys=True, default=default) + "\n"
+
+
+def write_json(path, obj, *, indent: int = 1, default=None) -> Path:
+    """Write :func:`json_text` of ``obj`` to ``path`` atomically
+    (:func:`atomic_write_text`)."""
+    return atomic_write_text(path, json_text(obj, indent=indent, default=default))
 
 
 def _listing(folder: Path) -> list[str]:

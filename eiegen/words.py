@@ -59,6 +59,12 @@ class WordFormat:
                                  f"another or leaves the {width}-bit word")
             used |= mask
 
+    def __getitem__(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"{self.name} has no field {name}")
+
     def pack(self, **values) -> int:
         """The word holding ``values`` (missing fields are 0); a value that does not fit
         its field raises ``ValueError`` naming the field."""

@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from eiegen.compiler.compress import save_network
-from eiegen.compiler.digits import DATA_DIR, compress_digits, digits_data, train_dense
+from eiegen.digits import DATA_DIR, compress_digits, digits_data, train_dense
 from eiegen.compiler.finetune import accuracy
 
 

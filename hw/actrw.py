@@ -7,13 +7,15 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from eiegen.words import LAYER_DESCRIPTOR
+
 from .layouts import index_shape, ReadBus, WriteBus
 from .memory import make_memory
 
 __all__ = ["ActivationReadWrite", "requantize", "requantize_shift", "requantize_finish",
            "clamp_shift"]
 
-SHIFT_BITS = 8  # the descriptor's shift field
+SHIFT_BITS = LAYER_DESCRIPTOR["shift"].width  # the descriptor's shift field
 
 
 def shift_amount_shape(acc_bits: int):

@@ -13,7 +13,7 @@ from eiegen.words import ACT_ADDRESS, COMMAND_HEADER, LAYER_DESCRIPTOR, RESPONSE
 
 __all__ = ["index_shape", "col_bits", "host_data_words", "broadcast_layout", "offer_layout",
            "column_layout",
-           "entry_layout", "WriteBus", "ReadBus", "Opcode", "word_layout", "COMMAND_LAYOUT",
+           "entry_layout", "WriteBus", "ReadBus", "HostWriteBus", "LayerControlBus", "Opcode", "word_layout", "COMMAND_LAYOUT",
            "RESPONSE_LAYOUT", "ACT_ADDRESS_LAYOUT", "DESCRIPTOR_LAYOUT"]
 
 
@@ -102,10 +102,63 @@ def entry_layout(cfg) -> data.StructLayout:
 
 
 class WriteBus(wiring.Signature):
-    """A memory write request, seen from the writer: ``en``, ``addr``, ``data``."""
+    """A memory write request, seen from the writer: ``en``, ``addr``, ``data`` (and the
+    ``members`` a subclass adds)."""
 
-    def __init__(self, addr_shape, data_shape):
-        super().__init__({"en": Out(1), "addr": Out(addr_shape), "data": Out(data_shape)})
+    def __init__(self, addr_shape, data_shape, members=None):
+        super().__init__({"en": Out(1), "addr": Out(addr_shape), "data": Out(data_shape),
+                          **(members or {})})
+
+
+class HostWriteBus(WriteBus):
+    """A host write from the control unit to the memories of the array, seen from the
+    control unit: a :class:`WriteBus` wide enough for the widest memory element, plus the
+    memory ``mem`` and the PE ``pe`` it goes to (``Mem.CODEBOOK``: every PE). The control
+    unit drives one to every PE (``wiring.connect`` fans it out); each PE decodes its own
+    writes."""
+
+    def __init__(self, cfg):
+        widest = max(cfg.word_bits, cfg.acc_bits, cfg.ptr_bits, cfg.weight_bits,
+                     cfg.act_bits, cfg.n_pe if cfg.col_filter else 0)
+        super().__init__(unsigned(32), unsigned(32 * host_data_words(widest)), {
+            "mem": Out(unsigned(4)),
+            "pe": Out(unsigned(ACT_ADDRESS["pe"].width)),
+        })
+
+
+class LayerControlBus(wiring.Signature):
+    """What the control unit broadcasts to every PE, seen from the control unit: the
+    current layer's descriptor fields, the phase flags and the local row of the preload
+    and write-back (hw/control.py describes the phases).
+
+    * ``layer``, ``ptr_base``, ``bias_base``, ``shift``, ``relu``: the layer and its
+      descriptor (codebook, pointer base, bias base, write-back requantization);
+    * ``sel``: which activation register file is the source;
+    * ``pre_en`` / ``wb_en`` with ``row``: bias preload / write-back of local row ``row``;
+    * ``compute``: the COMPUTE phase (the PEs' performance counters count);
+    * ``clear``: a run starts (the counters clear);
+    * ``wb_overlap`` only: ``wb_file``, ``wb_bank``, ``wb_bias_base``, the written-back
+      layer's destination file, accumulator bank and bias base (it runs during the next
+      layer, whose fields the others carry).
+    """
+
+    def __init__(self, cfg):
+        extra = ({"wb_file": Out(1), "wb_bank": Out(1),
+                  "wb_bias_base": Out(unsigned(LAYER_DESCRIPTOR["bias_base"].width))}
+                 if cfg.wb_overlap else {})
+        super().__init__({**extra,
+            "layer": Out(index_shape(cfg.max_layers)),
+            "ptr_base": Out(index_shape(cfg.ptr_depth)),
+            "bias_base": Out(unsigned(LAYER_DESCRIPTOR["bias_base"].width)),
+            "shift": Out(unsigned(LAYER_DESCRIPTOR["shift"].width)),
+            "relu": Out(1),
+            "sel": Out(1),
+            "row": Out(index_shape(cfg.act_depth)),
+            "pre_en": Out(1),
+            "wb_en": Out(1),
+            "compute": Out(1),
+            "clear": Out(1),
+        })
 
 
 class ReadBus(wiring.Signature):

@@ -4,12 +4,12 @@ activation read/write units, plus its performance counters."""
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .actrw import SHIFT_BITS, ActivationReadWrite
+from .actrw import ActivationReadWrite
 from .arith import ArithmeticUnit
-from .layouts import index_shape, broadcast_layout, host_data_words
+from .layouts import HostWriteBus, LayerControlBus, index_shape, broadcast_layout
 from .lnzd import priority_select
 from .pointer import PointerReadUnit
 from .memory import make_memory
@@ -26,20 +26,12 @@ READ_ACT, READ_BUSY, READ_STARVED, READ_STALLED, READ_SATURATED = range(5)
 READ_KINDS = 5
 
 
-def host_write_bus_shape(cfg) -> dict:
-    """Widths of the host write bus the control unit drives into every PE."""
-    widest = max(cfg.word_bits, cfg.acc_bits, cfg.ptr_bits, cfg.weight_bits, cfg.act_bits,
-                 cfg.n_pe if cfg.col_filter else 0)
-    return {"mem": unsigned(4), "addr": unsigned(32),
-            "data": unsigned(32 * host_data_words(widest))}
-
-
 class ProcessingElement(wiring.Component):
     """One PE. Pipeline (stage prefixes as in the units): queue -> ``p_`` (pointers)
     -> ``a_`` (issue) -> ``d_`` (decode, codebook, row) -> ``m_`` (multiply) -> ``x_``
     (accumulate). See docs/architecture.md for the cycle-exact rules.
 
-    Performance counters (cleared by ``clear``, counting while ``count_en``):
+    Performance counters (cleared by ``ctl.clear``, counting while ``ctl.compute``):
 
     * ``busy``: cycles in which the PE issues an entry to its arithmetic unit;
     * ``starved``: cycles without an issue while its activation queue is empty;
@@ -52,8 +44,10 @@ class ProcessingElement(wiring.Component):
     ``memories`` is the memory factory (view) of :mod:`eiegen.hw.memory`; the
     activation queue is always built from flip-flops.
 
-    ``wr`` carries host writes already addressed to this PE (the top level gates
-    ``wr.en``); a write reaches its memory ``write_latency`` cycle after ``wr_en``.
+    ``ctl`` is the control unit's :class:`~eiegen.hw.layouts.LayerControlBus`, ``wr``
+    its :class:`~eiegen.hw.layouts.HostWriteBus`, both shared by every PE; this PE takes
+    the writes to PE ``index`` and to the codebook, each reaching its memory
+    ``write_latency`` cycle after ``wr.en``.
     ``rd_kind`` selects what ``rd_data`` shows ``read_latency`` cycle later (the source
     activation on the read port, or a counter): ``rd_data`` is a register, so the host
     read-back multiplexer across the array starts at flip-flops.
@@ -66,35 +60,24 @@ class ProcessingElement(wiring.Component):
     drain_latency = SparseMatrixReadUnit.latency + ArithmeticUnit.latency + 1
     # cycles from rd_kind (or the source read port's data) to rd_data
     read_latency = 1
-    # cycles from wr_en to the memory write: each memory's write enable is a register
+    # cycles from wr.en to the memory write: each memory's write enable is a register
     # here, so the decode of the host write bus across the array ends at a flip-flop;
-    # wr_addr and wr_data must hold until the write (the control unit keeps them)
+    # wr.addr and wr.data must hold until the write (the control unit keeps them)
     write_latency = 1
 
-    def __init__(self, cfg, init=None, *, memories=None):
+    def __init__(self, cfg, init=None, *, index=0, memories=None):
         self.cfg = cfg
+        if not 0 <= index < cfg.n_pe:
+            raise ValueError(f"PE index must lie in 0..{cfg.n_pe - 1}, got {index}")
+        self.index = index
         init = init or {}
-        bus = host_write_bus_shape(cfg)
         ports = {
             "bcast_pending": In(1),
-            "layer": In(index_shape(cfg.max_layers)),
-            "ptr_base": In(index_shape(cfg.ptr_depth)),
-            "sel": In(1),
-            "row": In(index_shape(cfg.act_depth)),
-            "pre_en": In(1),
-            "wb_en": In(1),
-            "bias_base": In(unsigned(16)),
-            "shift": In(unsigned(SHIFT_BITS)),
-            "relu": In(1),
+            "ctl": In(LayerControlBus(cfg)),
             "src_en": In(1),
             "src_addr": In(index_shape(cfg.act_depth)),
             "src_data": Out(signed(cfg.act_bits)),
-            "wr_en": In(1),
-            "wr_mem": In(bus["mem"]),
-            "wr_addr": In(bus["addr"]),
-            "wr_data": In(bus["data"]),
-            "count_en": In(1),
-            "clear": In(1),
+            "wr": In(HostWriteBus(cfg)),
             "rd_kind": In(range(READ_KINDS)),
             "rd_data": Out(COUNTER_BITS),
             "idle": Out(1),
@@ -108,8 +91,6 @@ class ProcessingElement(wiring.Component):
             self.queue = ActivationQueue(cfg)
             ports.update({"bcast": In(stream.Signature(broadcast_layout(cfg))),
                           "room_if_push": Out(1), "room_if_hold": Out(1)})
-        if cfg.wb_overlap:
-            ports.update({"wb_file": In(1), "wb_bank": In(1), "wb_bias_base": In(unsigned(16))})
         if cfg.col_filter:
             # one bit per lane of an LNZD row: this PE has entries in that column
             ports.update({"mask_en": In(1), "mask_addr": In(index_shape(cfg.mask_depth)),
@@ -159,42 +140,44 @@ class ProcessingElement(wiring.Component):
         wiring.connect(m, spmat.out, arith.inp)
         wiring.connect(m, actrw.acc_wr, arith.acc_wr)
         wiring.connect(m, actrw.acc_rd, arith.acc_rd)
+        ctl, wr = self.ctl, self.wr
         if cfg.bias_reset:
             # pre_en marks the layer's one setup cycle: the accumulators' valid bits clear
             wiring.connect(m, arith.bias_rd, actrw.bias_rd)
-            m.d.comb += arith.clear.eq(self.pre_en)
+            m.d.comb += arith.clear.eq(ctl.pre_en)
         if cfg.wb_overlap:
-            m.d.comb += [arith.wb_bank.eq(self.wb_bank),
+            m.d.comb += [arith.wb_bank.eq(ctl.wb_bank),
                          actrw.acc_rd_touched.eq(arith.acc_rd_touched),
-                         actrw.wb_file.eq(self.wb_file), actrw.wb_bias_base.eq(self.wb_bias_base)]
+                         actrw.wb_file.eq(ctl.wb_file), actrw.wb_bias_base.eq(ctl.wb_bias_base)]
         m.d.comb += [
-            pointer.ptr_base.eq(self.ptr_base),
-            arith.layer.eq(self.layer),
-            actrw.sel.eq(self.sel), actrw.row.eq(self.row), actrw.pre_en.eq(self.pre_en),
-            actrw.wb_en.eq(self.wb_en), actrw.bias_base.eq(self.bias_base),
-            actrw.shift.eq(self.shift), actrw.relu.eq(self.relu),
+            pointer.ptr_base.eq(ctl.ptr_base),
+            arith.layer.eq(ctl.layer),
+            actrw.sel.eq(ctl.sel), actrw.row.eq(ctl.row), actrw.pre_en.eq(ctl.pre_en),
+            actrw.wb_en.eq(ctl.wb_en), actrw.bias_base.eq(ctl.bias_base),
+            actrw.shift.eq(ctl.shift), actrw.relu.eq(ctl.relu),
             actrw.src.en.eq(self.src_en), actrw.src.addr.eq(self.src_addr),
             self.src_data.eq(actrw.src.data),
             self.idle.eq((queue.level == 0) & pointer.idle & spmat.idle & arith.idle),
         ]
+        wr_here = wr.en & ((wr.pe == self.index) | (wr.mem == MEM_CODEBOOK))
         for mem, name, bus in writes:
             en = Signal(name=f"wr_en_{name}")
-            m.d.sync += en.eq(self.wr_en & (self.wr_mem == mem))
-            m.d.comb += [bus.en.eq(en), bus.addr.eq(self.wr_addr), bus.data.eq(self.wr_data)]
+            m.d.sync += en.eq(wr_here & (wr.mem == mem))
+            m.d.comb += [bus.en.eq(en), bus.addr.eq(wr.addr), bus.data.eq(wr.data)]
 
         events = ((self.busy, spmat.issue),
                   (self.starved, ~spmat.issue & (queue.level == 0)),
                   (self.stalled, self.bcast_pending & ~room))
         for counter, event in events:
-            with m.If(self.clear):
+            with m.If(ctl.clear):
                 m.d.sync += counter.eq(0)
-            with m.Elif(self.count_en & event):
+            with m.Elif(ctl.compute & event):
                 m.d.sync += counter.eq(counter + 1)
 
         if self.cfg.acc_saturate:  # a wrapping accumulator has nothing to count: reads 0
-            with m.If(self.clear):
+            with m.If(ctl.clear):
                 m.d.sync += self.saturated.eq(0)
-            with m.Elif(self.count_en & arith.saturated & ~self.saturated.all()):
+            with m.Elif(ctl.compute & arith.saturated & ~self.saturated.all()):
                 m.d.sync += self.saturated.eq(self.saturated + 1)
 
         values = (self.src_data.as_signed(), self.busy, self.starved, self.stalled,

@@ -105,7 +105,7 @@ def run_host(program, inputs, *, preload: bool = False, monitor: bool = True, vc
         ctl, lnzd = dut.control, dut.lnzd
         pes = dut.pes
         sigs = [dut.host_in.valid, dut.host_in.ready, dut.host_out.valid, dut.host_out.ready,
-                dut.host_out.payload, ctl.compute, lnzd.out.valid]
+                dut.host_out.payload, ctl.ctl.compute, lnzd.out.valid]
         for pe in pes:
             sigs += [pe.spmat.issue, pe.queue.level, pe.queue.w.ready]
         n_in_words = 0

@@ -27,7 +27,9 @@ The read port's output register is not reset, like Amaranth's own memories.
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockSignal, Elaboratable, Instance, Module, Shape, Signal, Value
+from amaranth.hdl import ClockSignal, Instance, Module, Value
+
+from .memport import PortedMemory
 
 __all__ = ["SRAM_MODULE", "behavioural_model", "SramMemory", "hex_image"]
 
@@ -90,18 +92,9 @@ def hex_image(values, width: int) -> str:
     return "".join(f"{int(v) & mask:0{digits}x}\n" for v in values)
 
 
-class _Port:
-    def __init__(self, **signals):
-        self.__dict__.update(signals)
-
-
-class SramMemory(Elaboratable):
-    """A memory of the ``sram`` view: one ``eiegen_sram_1r1w`` instance.
-
-    It has the part of :class:`amaranth.lib.memory.Memory`'s interface the units use:
-    ``shape``, ``depth``, ``init``, at most one synchronous ``read_port()`` and one
-    ``write_port(granularity=...)``, each with ``addr``, ``en`` and ``data``. Read
-    ``en`` is 1 unless driven, as in Amaranth.
+class SramMemory(PortedMemory):
+    """A memory of the ``sram`` view: one ``eiegen_sram_1r1w`` instance, with the
+    interface of :class:`~eiegen.hw.memport.PortedMemory`.
 
     Parameters
     ----------
@@ -113,46 +106,11 @@ class SramMemory(Elaboratable):
         Path written into the instance's ``INIT_FILE`` parameter ("" for all zero).
     """
 
+    kind = "SRAM memory"
+
     def __init__(self, shape, depth: int, init, *, name: str, init_file: str = ""):
-        self.shape = shape
-        self.width = Shape.cast(shape).width
-        self.depth = depth
-        self.init = list(init) + [0] * (depth - len(init))
-        self.name = name
+        super().__init__(shape, depth, init, name=name)
         self.init_file = init_file
-        self._read = None
-        self._write = None
-
-    def read_port(self, *, domain: str = "sync", transparent_for=()):
-        if domain != "sync" or transparent_for:
-            raise ValueError(f"SRAM memory {self.name!r}: the SRAM wrapper has one plain "
-                             f"synchronous read port (domain 'sync', not transparent), got "
-                             f"domain {domain!r}, transparent_for {transparent_for!r}")
-        if self._read is not None:
-            raise ValueError(f"SRAM memory {self.name!r} has only one read port")
-        self._read = _Port(addr=Signal(range(self.depth), name=f"{self.name}_raddr"),
-                           en=Signal(init=1, name=f"{self.name}_re"),
-                           data=Signal(self.shape, name=f"{self.name}_rdata"))
-        return self._read
-
-    def write_port(self, *, domain: str = "sync", granularity=None):
-        if domain != "sync":
-            raise ValueError(f"SRAM memory {self.name!r}: the write port is synchronous to "
-                             f"'sync', got domain {domain!r}")
-        if self._write is not None:
-            raise ValueError(f"SRAM memory {self.name!r} has only one write port")
-        lanes = 1 if granularity is None else self.width // granularity
-        if granularity is not None and (granularity < 1 or self.width % granularity):
-            raise ValueError(f"SRAM memory {self.name!r}: write granularity {granularity} "
-                             f"does not divide the width {self.width}")
-        self._write = _Port(addr=Signal(range(self.depth), name=f"{self.name}_waddr"),
-                            en=Signal(lanes, name=f"{self.name}_we"),
-                            data=Signal(self.shape, name=f"{self.name}_wdata"))
-        return self._write
-
-    @property
-    def lanes(self) -> int:
-        return len(self._write.en) if self._write is not None else 1
 
     def hex(self) -> str:
         """The ``$readmemh`` image of the initial contents."""

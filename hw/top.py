@@ -11,7 +11,6 @@ from .control import Control
 from .memory import memory_factory
 from .lnzd import LeadingNonZeroDetector, priority_select
 from .pe import ProcessingElement
-from .protocol import MEM_CODEBOOK
 
 __all__ = ["EIE", "program_init"]
 
@@ -70,7 +69,8 @@ class EIE(wiring.Component):
         self.memories = memory_factory(memories)
         self.control = Control(cfg, layer_words, memories=self.memories)
         self.lnzd = LeadingNonZeroDetector(cfg)
-        self.pes = [ProcessingElement(cfg, init, memories=self.memories) for init in pe_inits]
+        self.pes = [ProcessingElement(cfg, init, index=k, memories=self.memories)
+                    for k, init in enumerate(pe_inits)]
 
     def elaborate(self, platform):
         m = Module()
@@ -79,6 +79,9 @@ class EIE(wiring.Component):
         m.submodules.lnzd = lnzd = self.lnzd
         wiring.connect(m, wiring.flipped(self.host_in), ctl.host_in)
         wiring.connect(m, ctl.host_out, wiring.flipped(self.host_out))
+        # the layer-control and host-write buses go to every PE alike
+        wiring.connect(m, ctl.ctl, *[pe.ctl for pe in self.pes])
+        wiring.connect(m, ctl.wr, *[pe.wr for pe in self.pes])
 
         if cfg.wide_broadcast:
             # The broadcast leaves when every PE has room for the slots it takes: an AND
@@ -100,12 +103,12 @@ class EIE(wiring.Component):
         src_en = lnzd.src_en | ctl.io_rd_en
         src_addr = Mux(ctl.io_rd_en, ctl.io_rd_addr, lnzd.src_addr)
         m.d.comb += [
-            lnzd.run.eq(ctl.compute), lnzd.n_in.eq(ctl.n_in), lnzd.out.ready.eq(room),
+            lnzd.run.eq(ctl.ctl.compute), lnzd.n_in.eq(ctl.n_in), lnzd.out.ready.eq(room),
             ctl.lnzd_done.eq(lnzd.done),
             ctl.all_idle.eq(Cat(*[pe.idle for pe in self.pes]).all()),
         ]
         if cfg.col_filter:
-            m.d.comb += lnzd.clear.eq(ctl.clear)
+            m.d.comb += lnzd.clear.eq(ctl.ctl.clear)
         for k, pe in enumerate(self.pes):
             m.submodules[f"pe{k}"] = pe
             if cfg.wide_broadcast:
@@ -118,22 +121,12 @@ class EIE(wiring.Component):
             else:
                 m.d.comb += [pe.bcast.valid.eq(lnzd.out.valid & room),
                              pe.bcast.payload.eq(lnzd.out.payload)]
-            if cfg.wb_overlap:
-                m.d.comb += [pe.wb_file.eq(ctl.wb_file), pe.wb_bank.eq(ctl.wb_bank),
-                             pe.wb_bias_base.eq(ctl.wb_bias_base)]
             if cfg.col_filter:
                 m.d.comb += [pe.mask_en.eq(lnzd.mask_en), pe.mask_addr.eq(lnzd.mask_addr),
                              lnzd.mask_data[k].eq(pe.mask_data)]
             m.d.comb += [
                 pe.bcast_pending.eq(lnzd.out.valid),
-                pe.layer.eq(ctl.layer), pe.ptr_base.eq(ctl.ptr_base), pe.sel.eq(ctl.sel),
-                pe.row.eq(ctl.row), pe.pre_en.eq(ctl.pre_en), pe.wb_en.eq(ctl.wb_en),
-                pe.bias_base.eq(ctl.bias_base), pe.shift.eq(ctl.shift), pe.relu.eq(ctl.relu),
                 pe.src_en.eq(src_en), pe.src_addr.eq(src_addr),
-                pe.wr_en.eq(ctl.wr_en & ((ctl.wr_pe == k) | (ctl.wr_mem == MEM_CODEBOOK))),
-                pe.wr_mem.eq(ctl.wr_mem), pe.wr_addr.eq(ctl.wr_addr),
-                pe.wr_data.eq(ctl.wr_data),
-                pe.count_en.eq(ctl.compute), pe.clear.eq(ctl.clear),
                 pe.rd_kind.eq(ctl.rd_kind),
                 lnzd.src_data[k].eq(pe.src_data),
             ]

@@ -16,6 +16,7 @@ from pathlib import Path
 from amaranth.back import verilog as amaranth_verilog
 
 from eiegen.safeio import atomic_write_text
+from eiegen.tools import verilator_root
 
 from .memory import SramMemories
 from .sram import SRAM_MODULE, behavioural_model
@@ -161,8 +162,6 @@ def write_design(folder, cfg, program=None, name: str = "eie", *, memories: str 
 def lint(path, top: str = "eie", waivers=LINT_WAIVERS, extra=()) -> subprocess.CompletedProcess:
     """``verilator --lint-only -Wall`` with the waivers on ``path`` (plus the files
     ``extra``, e.g. the SRAM model); returns the finished process."""
-    from eiegen.sim.verilator import verilator_root
-
     root = verilator_root()
     binary = root / "bin" / "verilator"
     env = dict(os.environ, VERILATOR_ROOT=str(root))

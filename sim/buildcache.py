@@ -25,6 +25,8 @@ import stat
 import time
 from pathlib import Path
 
+from eiegen.safeio import json_text
+
 __all__ = ["STAMP", "entry_lock", "entry_valid", "write_stamp", "build_once"]
 
 STAMP = "built.json"
@@ -65,7 +67,7 @@ def write_stamp(build_dir, **info) -> dict:
     build_dir = Path(build_dir)
     stamp = dict(info, binaries=_binaries(build_dir))
     tmp = build_dir / f".{STAMP}.tmp"
-    tmp.write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
+    tmp.write_text(json_text(stamp))
     os.replace(tmp, build_dir / STAMP)
     return stamp
 

@@ -1,7 +1,7 @@
 """The host driver: runs compiled programs on an accelerator over any word link.
 
-A link has ``write(words)`` and ``read(n, timeout_cycles)``; :class:`eiegen.sim.link.SimLink`
-is one (Verilator), a board's UART link is another. The driver speaks the host protocol
+A link (:class:`eiegen.links.WordLink`) has ``write(words)`` and ``read(n, timeout_cycles)``;
+:class:`eiegen.sim.link.SimLink` is one (Verilator), a board's UART link is another. The driver speaks the host protocol
 (:mod:`eiegen.hw.protocol`, docs/protocol.md) and nothing else, so the same code drives
 simulations and boards.
 """
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from eiegen.hw import protocol as P
+from eiegen.links import WordLink
 
 __all__ = ["HostDriver", "Inference"]
 
@@ -28,7 +29,7 @@ class Inference:
 
 @dataclass
 class HostDriver:
-    link: object
+    link: WordLink
     cfg: object
     timeout_cycles: int = 50_000_000
     log: list = field(default_factory=list)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from eiegen.compiler.network import Layer, Network
 from eiegen.fixedpoint import round_shift, signed_range
 
 from .golden import layer_matrix, run_golden
@@ -134,8 +135,6 @@ def program_network(program):
     """The float network a program encodes, in the network's row order: float codebook
     centroids, biases as stored (the program keeps only their fixed-point values). The
     reference when the user's float network is not at hand (``eiegen simulate``)."""
-    from eiegen.compiler.network import Layer, Network
-
     layers = []
     prev_order = None
     for k, lp in enumerate(program.layers):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from eiegen.compiler.encode import PESlice, decode_slice
 from eiegen.fixedpoint import requantize, signed_range, wrap
 
 __all__ = ["LayerMatrix", "layer_matrix", "accumulate", "run_golden", "run_float",
@@ -42,8 +43,6 @@ def layer_matrix(program, layer: int) -> LayerMatrix:
     cache = program.__dict__.setdefault("_golden_cache", {})
     if layer in cache:
         return cache[layer]
-    from eiegen.compiler.encode import PESlice, decode_slice
-
     lp = program.layers[layer]
     n_pe = program.cfg.n_pe
     cb = program.codebook_q(layer).astype(np.int64)

@@ -17,17 +17,11 @@ import threading
 import time
 from pathlib import Path
 
+from eiegen.links import LinkError, LinkTimeout
+
 from .verilator import VerilatorBuild, verilator_env
 
 __all__ = ["SimLink", "LinkTimeout", "LinkError"]
-
-
-class LinkError(RuntimeError):
-    """The simulation could not be started or stopped unexpectedly."""
-
-
-class LinkTimeout(LinkError):
-    """The design did not produce the expected words in time."""
 
 
 class SimLink:

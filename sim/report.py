@@ -160,16 +160,14 @@ def _legend_outside(ax) -> None:
 
 def plot_report(rep: dict, path) -> None:
     """PNG: per-PE busy / starved / stalled cycles, and per-layer work per PE."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from eiegen.plots import figure
 
     pe = rep["per_pe"]
     n = len(pe["busy"])
     idx = np.arange(n)
     per_layer = all("compute_cycles" in layer for layer in rep["layers"])
-    fig, axes = plt.subplots(1, 3 if per_layer else 2, figsize=(18 if per_layer else 12, 4))
+    fig = figure(figsize=(18 if per_layer else 12, 4))
+    axes = fig.subplots(1, 3 if per_layer else 2)
     ax = axes[0]
     ax.bar(idx, pe["busy"], label="busy")
     ax.bar(idx, pe["starved"], bottom=pe["busy"], label="starved (queue empty)")
@@ -203,4 +201,3 @@ def plot_report(rep: dict, path) -> None:
     fig.tight_layout()
     # "tight": the legends below the axes are part of the picture
     fig.savefig(path, dpi=100, metadata={"Software": None}, bbox_inches="tight")
-    plt.close(fig)

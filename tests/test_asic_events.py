@@ -79,7 +79,7 @@ def rtl_counts(program, inputs):
 
     async def watcher(ctx):
         ctl, lnzd = dut.control, dut.lnzd
-        sigs = [lnzd.src_en, lnzd.out.valid, lnzd.out.ready, ctl.pre_en, ctl.wb_en]
+        sigs = [lnzd.src_en, lnzd.out.valid, lnzd.out.ready, ctl.ctl.pre_en, ctl.ctl.wb_en]
         for pe in dut.pes:
             sigs += [pe.spmat.fetch, pe.spmat.issue, pe.pointer.col.valid,
                      pe.pointer.col.ready]

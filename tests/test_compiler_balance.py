@@ -270,3 +270,10 @@ def test_balance_layer_rows_takes_nested_lists():
     idx = [[1, 0, 2], [0, 0, 1], [3, 3, 3], [0, 1, 0]]
     perm = balance_layer_rows(idx, ArchConfig(n_pe=2))
     assert sorted(perm.tolist()) == [0, 1, 2, 3]
+
+
+def test_a_tie_with_interleaving_keeps_the_balanced_order():
+    # interleaving: PE 0 rows 0, 2 = 1 + 3, PE 1 rows 1, 3 = 3 + 1; LPT: the 3s to PE 0
+    # and PE 1 first, then the 1s: {0, 1} and {2, 3}, also 4 each. Interleaving is kept
+    # only when strictly better (the docstring), so the balanced order comes back.
+    assert balance_rows(np.array([1, 3, 3, 1]), 2).tolist() == [0, 2, 1, 3]

@@ -157,3 +157,15 @@ def test_round_trip_sparse_tall_layers(seed, n_pe):
     enc = check_encoding(indices, n_pe, rel_bits=2)
     if n_pe == 1 and np.count_nonzero(indices) >= 2:
         assert enc.n_padding > 0
+
+
+def test_stream_dtypes_are_as_narrow_as_the_values():
+    # codebook indices up to 255 in bytes, beyond in 16 bits; relative indices of up to
+    # 8 bits in bytes (huffman_decode_layer rebuilds exactly these dtypes)
+    idx = np.zeros((3, 2), dtype=np.int64)
+    idx[0, 0], idx[2, 1] = 255, 7
+    assert all(s.v.dtype == np.uint8 for s in encode_layer(idx, 1, 8).pe)
+    assert all(s.z.dtype == np.uint8 for s in encode_layer(idx, 1, 8).pe)
+    assert all(s.z.dtype == np.uint16 for s in encode_layer(idx, 1, 9).pe)
+    idx[1, 1] = 256
+    assert all(s.v.dtype == np.uint16 for s in encode_layer(idx, 1, 8).pe)

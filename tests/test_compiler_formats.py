@@ -326,3 +326,12 @@ def test_the_default_policy_follows_the_accumulator_hardware():
     assert sat.acc_policy == "saturate" and wrapping.acc_policy == "worst_case"
     with pytest.raises(ValueError, match="acc_saturate"):
         choose_formats(net, ArchConfig(acc_saturate=0), x, acc_policy="saturate")
+
+
+def test_frac_bits_for_an_exact_half_lsb_tie():
+    # 127.5/128 at 7 fractional bits is 127.5 LSBs, which rounds half up to 128: beyond
+    # an 8-bit word's 127, so one bit fewer (6: 63.75 -> 64). Just below the tie, 7 fit.
+    from eiegen.compiler.formats import frac_bits_for
+    assert frac_bits_for(127.5 / 128, 8, 0) == 6
+    assert frac_bits_for(127.49 / 128, 8, 0) == 7
+    assert frac_bits_for(0.0, 8, 5) == 5 and frac_bits_for(float("nan"), 8, 3) == 3

@@ -16,7 +16,7 @@ import pytest
 from eiegen.arch import ArchConfig
 from eiegen.cli import main
 from eiegen.compiler.compile import compile_network
-from eiegen.compiler.digits import digits_data, load_shipped
+from eiegen.digits import digits_data, load_shipped
 from eiegen.explore import (Sweep, SweepError, Workload, _plan, compile_group,
                             encoding_fields, evaluate_chunk, parse_sweep)
 

@@ -102,3 +102,9 @@ def test_unsigned_examples():
     assert to_unsigned([-1, -128, 5], 8).tolist() == [255, 128, 5]
     assert from_unsigned([255, 128, 127], 8).tolist() == [-1, -128, 127]
     assert from_unsigned([(1 << 63) - 1, 1 << 62, 5], 63).tolist() == [-1, -(1 << 62), 5]
+
+
+def test_lists_are_taken_as_arrays():
+    # callers pass lists too: the functions convert, they do not rely on numpy inputs
+    assert wrap([255, 256, -129], 8).tolist() == [-1, 0, 127]
+    assert round_shift([3, -3, 5], 1).tolist() == [2, -1, 3]

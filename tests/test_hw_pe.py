@@ -68,7 +68,7 @@ def test_pe_stream():
     trace = []
 
     async def bench(ctx):
-        ctx.set(dut.count_en, 1)
+        ctx.set(dut.ctl.compute, 1)
         for j, a in enumerate(acts):       # broadcast back to back while the queue has room
             ctx.set(dut.bcast_pending, 1)
             ctx.set(dut.bcast.payload, {"act": a, "col": j})
@@ -85,25 +85,25 @@ def test_pe_stream():
         while not ctx.get(dut.idle):
             trace.append((None, 0, ctx.get(dut.spmat.issue)))
             await ctx.tick()
-        ctx.set(dut.count_en, 0)
+        ctx.set(dut.ctl.compute, 0)
         assert [ctx.get(dut.arith.acc.data[r]) for r in range(8)] == model
         for kind, want in ((1, sum(lengths)),):
             ctx.set(dut.rd_kind, kind)
             assert ctx.get(dut.rd_data) != want     # a register: shows it a cycle later
             await ctx.tick()
             assert ctx.get(dut.rd_data) == want
-        ctx.set(dut.clear, 1)
+        ctx.set(dut.ctl.clear, 1)
         await ctx.tick()
         assert ctx.get(dut.busy) == ctx.get(dut.starved) == ctx.get(dut.stalled) == 0
 
         # a host write to the source activations, read back through rd_data
-        ctx.set(dut.clear, 0)
-        ctx.set(dut.wr_en, 1)
-        ctx.set(dut.wr_mem, MEM_ACT)
-        ctx.set(dut.wr_addr, 2)
-        ctx.set(dut.wr_data, 0xFFFB)
+        ctx.set(dut.ctl.clear, 0)
+        ctx.set(dut.wr.en, 1)
+        ctx.set(dut.wr.mem, MEM_ACT)
+        ctx.set(dut.wr.addr, 2)
+        ctx.set(dut.wr.data, 0xFFFB)
         await ctx.tick()
-        ctx.set(dut.wr_en, 0)
+        ctx.set(dut.wr.en, 0)
         for _ in range(dut.write_latency):  # the write enables are registers
             await ctx.tick()
         ctx.set(dut.src_en, 1)

@@ -1,7 +1,9 @@
 """The demo's plots (eiegen/plots.py), from a cycle-model report (no RTL)."""
 
+import sys
 from types import SimpleNamespace
 
+import matplotlib
 import numpy as np
 
 from eiegen.arch import ArchConfig
@@ -26,7 +28,12 @@ def test_plots_written_for_sequential_names_at_16_pes(tmp_path):
     counters = [SimpleNamespace(cycles=e.cycles, busy=e.busy, starved=e.starved,
                                 stalled=e.stalled) for e in model]
     rep = simulation_report(program, xi, run_golden(program, xi)[-1], counters, model=model)
+    backend = matplotlib.get_backend()
+    pyplot_loaded = "matplotlib.pyplot" in sys.modules
     paths = plot_demo(net, program, rep, tmp_path)
+    # Figure objects, no pyplot: the caller's backend (an open GUI, a notebook) stays
+    assert matplotlib.get_backend() == backend
+    assert ("matplotlib.pyplot" in sys.modules) == pyplot_loaded
     assert [p.name for p in paths] == ["weights.png", "sparsity.png", "per_pe.png",
                                        "layers.png"]
     for p in paths:

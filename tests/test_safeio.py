@@ -109,3 +109,12 @@ def test_legacy_outputs_are_recognised_by_their_listing(tmp_path):
     assert not folder_owned_by_eiegen(out, "program")[0]
     (out / "model.npz").write_bytes(b"")
     assert not folder_owned_by_eiegen(out, "program", legacy)[0]
+
+
+def test_write_json_is_the_one_report_format(tmp_path):
+    from eiegen.safeio import json_text, write_json
+
+    path = write_json(tmp_path / "r.json", {"b": 1, "a": [1, 2]})
+    assert path.read_text() == json_text({"a": [1, 2], "b": 1}) == \
+        '{\n "a": [\n  1,\n  2\n ],\n "b": 1\n}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary left

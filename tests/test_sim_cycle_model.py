@@ -130,7 +130,7 @@ def test_wide_and_filtered_broadcast_match_the_per_cycle_rules(seed):
 
 def test_wide_broadcast_with_one_lane_is_eies():
     # the group recurrence at width 1 without the filter is EIE's recurrence term by term
-    from eiegen.sim.cycle_model import _wide_timing
+    from eiegen.timing import _wide_timing
 
     rng = np.random.default_rng(3)
     for _ in range(30):
@@ -297,3 +297,11 @@ def test_batch_cycles_equal_estimate_batch():
         assert int(bc.work_bound.sum()) == sum(e.work_bound for e in est)
     with pytest.raises(ValueError, match="queue depths"):
         batch_cycles(program, x, (0,))
+
+
+def test_counters_wrap_at_32_bits_like_the_rtl():
+    # the RTL's COUNTERS are 32-bit registers that wrap (docs/protocol.md)
+    from eiegen.sim.cycle_model import CycleEstimate
+    e = CycleEstimate(cycles=(1 << 32) + 5, layer_cycles=[], compute_cycles=[],
+                 busy=[(1 << 32) - 1, 1 << 33], starved=[1 << 32, 7], stalled=[3, (1 << 32) + 1])
+    assert e.counters_tuple() == (5, [(1 << 32) - 1, 0], [0, 7], [3, 1])

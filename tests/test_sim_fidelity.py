@@ -10,7 +10,7 @@ import pytest
 
 from eiegen.arch import ArchConfig
 from eiegen.compiler.compile import compile_network, default_calibration
-from eiegen.compiler.digits import digits_arch, digits_data, load_shipped
+from eiegen.digits import digits_arch, digits_data, load_shipped
 from eiegen.compiler.examples import example_network, random_network
 from eiegen.fixedpoint import round_shift
 from eiegen.sim.fidelity import (classification, input_saturation, measure_fidelity,

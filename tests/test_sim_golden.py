@@ -318,3 +318,85 @@ def test_run_float(balance):
     assert got.shape == (5, 10)
     assert np.all(np.abs(got - want) <= e + 1e-12 * np.max(np.abs(want)))
     assert np.allclose(run_float(program, x[0]), got[0], rtol=1e-12, atol=1e-12)
+
+
+# ---- accumulate() against an entry-by-entry oracle on every path: the int64 prefix
+# sums, the ordered saturating loop, prefix sums that would overflow int64, and batches
+# split into chunks (mutation testing, bench/mutation) ----
+
+def matrix(row_lens, weights, cols, bias):
+    from eiegen.sim.golden import LayerMatrix
+    row_start = np.concatenate([[0], np.cumsum(row_lens)]).astype(np.int64)
+    rows = np.repeat(np.arange(len(row_lens)), row_lens)
+    return LayerMatrix(rows, np.asarray(cols, dtype=np.int64), np.zeros(len(rows), np.int64),
+                       np.asarray(weights, dtype=np.int64), row_start,
+                       np.asarray(bias, dtype=np.int64))
+
+
+def oracle(m, a, acc_bits):
+    """Each row's sum in entry order, clamped to acc_bits after every addition, and the
+    number of clamped additions: Python integers, one entry at a time."""
+    lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
+    n_out, batch = len(m.row_start) - 1, a.shape[1]
+    out = np.zeros((n_out, batch), dtype=object)
+    sat = np.zeros((n_out, batch), dtype=np.int64)
+    for r in range(n_out):
+        for b in range(batch):
+            acc = int(m.bias[r])
+            for e in range(m.row_start[r], m.row_start[r + 1]):
+                s = acc + int(m.weights[e]) * int(a[m.cols[e], b])
+                sat[r, b] += not lo <= s <= hi
+                acc = min(max(s, lo), hi)
+            out[r, b] = acc
+    return out.astype(np.int64), sat
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), acc_bits=st.sampled_from([6, 10, 16, 24, 48]),
+       wide=st.booleans())
+def test_accumulate_matches_the_entry_by_entry_oracle(seed, acc_bits, wide):
+    from eiegen.sim.golden import accumulate
+    rng = np.random.default_rng(seed)
+    n_in, n_out, batch = 7, int(rng.integers(1, 6)), int(rng.integers(1, 5))
+    lens = rng.integers(0, 9, n_out)
+    # wide: 31-bit weights and activations, prefix sums far beyond int64 (2**62 * 8)
+    mag = (1 << 31) - 1 if wide else 40
+    m = matrix(lens, rng.integers(-mag, mag + 1, lens.sum()), rng.integers(0, n_in, lens.sum()),
+               rng.integers(-mag, mag + 1, n_out) >> (0 if acc_bits > 32 else 26))
+    a = rng.integers(-mag, mag + 1, size=(n_in, batch))
+    want, want_sat = oracle(m, a, acc_bits)
+    got, got_sat = accumulate(m, a, acc_bits)
+    assert np.array_equal(got, want) and np.array_equal(got_sat, want_sat)
+
+
+def test_accumulate_in_chunks_of_the_batch():
+    # 2**17 + 1 entries: chunks of 31 input vectors (2**22 products, memory stays
+    # bounded), so 70 inputs take three; some rows saturate in some inputs, most do not
+    from eiegen.sim.golden import accumulate
+    rng = np.random.default_rng(4)
+    n_out, per_row, n_in = 1025, 128, 50
+    lens = np.full(n_out, per_row)
+    lens[-1] = (1 << 17) + 1 - per_row * (n_out - 1)
+    bias = rng.integers(-100, 100, n_out)
+    bias[:40] = 4000  # near the 13-bit limit: these rows saturate (the ordered path)
+    m = matrix(lens, rng.integers(-7, 8, lens.sum()), rng.integers(0, n_in, lens.sum()), bias)
+    a = rng.integers(-30, 31, size=(n_in, 70))
+    got, got_sat = accumulate(m, a, 13)
+    # the oracle, vectorised over rows and inputs (one entry position at a time)
+    lo, hi = -(1 << 12), (1 << 12) - 1
+    acc = np.repeat(m.bias[:, None], 70, axis=1)
+    sat = np.zeros_like(acc)
+    for t in range(int(lens.max())):
+        live = np.flatnonzero(lens > t)
+        e = m.row_start[live] + t
+        s = acc[live] + m.weights[e, None] * a[m.cols[e]]
+        sat[live] += (s < lo) | (s > hi)
+        acc[live] = np.clip(s, lo, hi)
+    assert np.array_equal(got, acc) and np.array_equal(got_sat, sat)
+    assert sat.any() and (sat == 0).any()
+
+
+def test_saturation_counters_stop_at_32_bits():
+    # the hardware's counter is 32 bits wide (docs/protocol.md): it stops at 2**32 - 1
+    sats = [np.array([[3, (1 << 31)], [1, 0]]), np.array([[4, (1 << 31) + 5], [2, 1]])]
+    assert saturation_counters(sats).tolist() == [[7, (1 << 32) - 1], [3, 1]]

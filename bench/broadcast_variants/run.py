@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eie_layers"))
 from layers import (write_result, LAYERS, N_PE, QUEUE_DEPTH, balanced,  # noqa: E402
                     column_lengths, layer_activations, layer_indices)
 
-from eiegen.sim.cycle_model import DRAIN, END, FIRST_ROW, layer_timing  # noqa: E402
+from eiegen.timing import DRAIN, END, FIRST_ROW, layer_timing  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 _NEVER = -(1 << 40)

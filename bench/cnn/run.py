@@ -1,4 +1,4 @@
-"""bench/cnn: the digits CNN (compiler/digits_cnn.py) compressed, lowered and run.
+"""bench/cnn: the digits CNN (eiegen/digits_cnn.py) compressed, lowered and run.
 
 Goals (issue 22): >= 35x smaller than its float32 weights with <= 1 point of held-out
 accuracy lost, fixed-point golden accuracy within 0.5 point of float, RTL == golden on
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from eiegen.compiler.compile import compile_network
-from eiegen.compiler.digits import digits_data
-from eiegen.compiler.digits_cnn import cnn_arch, run_cnn_pipeline
+from eiegen.digits import digits_data
+from eiegen.digits_cnn import cnn_arch, run_cnn_pipeline
 from eiegen.compiler.encode import encode_layer
 from eiegen.compiler.lower import lower_network
 from eiegen.compiler.stats import program_stats

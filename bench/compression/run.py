@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eiegen.compiler.digits import (digits_arch, load_shipped, run_digits_pipeline,
+from eiegen.digits import (digits_arch, load_shipped, run_digits_pipeline,
                                     train_dense)
 from eiegen.compiler.report import CompressionReport
 from eiegen.compiler.weight_sharing import METHODS, cluster_1d, within_cluster_sse

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from eiegen.arch import ArchConfig
-from eiegen.compiler.digits import digits_data, load_shipped
+from eiegen.digits import digits_data, load_shipped
 from eiegen.explore import Sweep, Workload, dask_client, format_summary, run_explore
 
 SWEEP = {"n_pe": (4, 8, 16, 32, 64), "entries_per_word": (4, 8),

@@ -52,7 +52,7 @@ SEED = 18
 
 
 def digits_case(cfg: ArchConfig):
-    from eiegen.compiler.digits import digits_data, load_shipped
+    from eiegen.digits import digits_data, load_shipped
 
     x_tr, _, x_te, y_te = digits_data()
     return load_shipped("compressed"), cfg, x_tr, x_te, y_te
@@ -163,7 +163,7 @@ def main(argv=None) -> int:
         print(s, file=sys.stderr, flush=True)
 
     from eiegen.boards.catalog import get_board
-    from eiegen.compiler.digits import digits_arch
+    from eiegen.digits import digits_arch
 
     cases = {
         "digits": lambda: digits_case(digits_arch()) + ("training split",),

@@ -83,7 +83,7 @@ def main(argv=None) -> int:
                     default=Path(__file__).resolve().parents[1] / "results" / "precision.json")
     args = ap.parse_args(argv)
     from eiegen.boards.catalog import get_board
-    from eiegen.compiler.digits import digits_arch, digits_data, load_shipped
+    from eiegen.digits import digits_arch, digits_data, load_shipped
 
     x_tr, _, x_te, _ = digits_data()
     digits = load_shipped("compressed")

@@ -82,8 +82,7 @@ def run(args) -> int:
     from eiegen.asic.synth import SynthReport, format_synth, synthesize
     from eiegen.cli import CliError
     from eiegen.hw.verilog import write_design
-    from eiegen.safeio import (atomic_write_text, check_folder_output, check_output,
-                               staged_folder)
+    from eiegen.safeio import check_folder_output, check_output, staged_folder, write_json
 
     sources = [args.program, args.config, args.synth_json]
     if args.json:
@@ -142,8 +141,7 @@ def run(args) -> int:
         print(format_eie_comparison(cmp))
         out["eie_comparison"] = cmp
     if args.json:
-        atomic_write_text(args.json,
-                          json.dumps(out, indent=2, sort_keys=True, default=_plain) + "\n")
+        write_json(args.json, out, indent=2, default=_plain)
         print(f"wrote {args.json}")
     return 0
 

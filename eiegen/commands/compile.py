@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -79,7 +78,7 @@ def run(args) -> int:
     from eiegen.compiler.model_import import import_model
     from eiegen.compiler.program import Program, ProgramError
     from eiegen.compiler.stats import format_stats, program_stats
-    from eiegen.safeio import atomic_write_text, check_output
+    from eiegen.safeio import check_output, write_json
     from eiegen.sim.fidelity import measure_fidelity
 
     inputs = [args.model, args.calibration, args.config]
@@ -126,5 +125,5 @@ def run(args) -> int:
         print(f"eiegen compile: warning: {w}", file=sys.stderr)
     print(f"\nwrote {args.output}/")
     if args.json:
-        atomic_write_text(args.json, json.dumps(stats, indent=1, sort_keys=True) + "\n")
+        write_json(args.json, stats)
     return 0

@@ -126,7 +126,7 @@ def _check_output(path, suffix):
 def run(args) -> int:
     from eiegen.cli import CliError, print_notes
     from eiegen.compiler.compress import CompressionConfig, compress, save_network
-    from eiegen.compiler.digits import compress_digits
+    from eiegen.digits import compress_digits
     from eiegen.compiler.finetune import NumpyTrainer, accuracy
     from eiegen.compiler.model_import import import_model
     from eiegen.compiler.network import NetworkError

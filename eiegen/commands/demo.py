@@ -45,13 +45,13 @@ def run(args) -> int:
 
     from eiegen.cli import CliError
     from eiegen.compiler.compile import fit_problems
-    from eiegen.compiler.digits import SHAPE
+    from eiegen.digits import SHAPE
 
     # validate before any work: the config, and that the digits MLP's layers fit it (the
     # compressed entries are checked after compression, but the shapes are known now)
     if args.cnn:
         from eiegen.compiler.compile import _fit_layers
-        from eiegen.compiler.digits_cnn import cnn_arch, init_cnn
+        from eiegen.digits_cnn import cnn_arch, init_cnn
 
         if args.trainer != "numpy" or not args.train:
             raise CliError("--cnn always trains with numpy: drop --trainer torch / --no-train")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -42,13 +41,13 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from eiegen.boards.host import run_board
-    from eiegen.boards.serial_link import BoardLinkError
     from eiegen.cli import CliError
     from eiegen.commands.simulate import read_inputs
     from eiegen.compiler.program import Program
     from eiegen.hw.protocol import ProtocolError
+    from eiegen.links import LinkError
 
-    from eiegen.safeio import atomic_write_text, check_output
+    from eiegen.safeio import check_output, write_json
 
     if args.output:
         check_output(args.output, [args.program, args.inputs])
@@ -67,12 +66,12 @@ def run(args) -> int:
         result = run_board(args.port, program, x, load=not args.no_load, baud=args.baud,
                            clock_hz=args.clock, timeout=args.timeout,
                            reset=not args.no_reset)
-    except (BoardLinkError, ProtocolError) as e:
+    except (LinkError, ProtocolError) as e:  # BoardLinkError, LinkTimeout
         raise CliError(str(e)) from None
     rep = result.to_dict()
     rep["input_saturation"] = {"values": clipped[0], "inputs": clipped[1]}
     if args.output:
-        atomic_write_text(args.output, json.dumps(rep, indent=1, sort_keys=True) + "\n")
+        write_json(args.output, rep)
     n = len(x)
     print(f"board: {result.info['n_pe']} PEs, config {result.info['digest']}")
     print(f"inputs: {n}, outputs equal to the golden model: "

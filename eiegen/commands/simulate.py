@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -119,7 +118,7 @@ def run(args) -> int:
     from eiegen.cli import CliError
     from eiegen.compiler.model_import import import_model
     from eiegen.compiler.program import Program
-    from eiegen.safeio import check_output, staged_folder
+    from eiegen.safeio import check_output, staged_folder, write_json
     from eiegen.sim.cycle_model import estimate_batch
     from eiegen.sim.fidelity import classification, measure_fidelity
     from eiegen.sim.harness import run_verilator
@@ -174,7 +173,7 @@ def run(args) -> int:
                                              float=fidelity.float_outputs)
         np.save(tmp / "outputs.npy", rtl)
         np.save(tmp / "outputs_int.npy", program.to_network_order(result.outputs))
-        (tmp / "report.json").write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
+        write_json(tmp / "report.json", rep)
         plot_report(rep, tmp / "per_pe.png")
     print(format_report(rep))
     print()

@@ -17,10 +17,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from .compress import CompressionConfig, CompressionResult, compress
+from eiegen.compiler.compress import CompressionConfig, CompressionResult, compress
+from eiegen.compiler.finetune import NumpyTrainer, accuracy
+from eiegen.compiler.network import ConvLayer, Layer, Network
+
 from .digits import _TRAIN, digits_data, fixed_point_accuracy
-from .finetune import NumpyTrainer, accuracy
-from .network import ConvLayer, Layer, Network
 
 __all__ = ["CNN_CONFIG", "cnn_arch", "init_cnn", "train_dense_cnn", "run_cnn_pipeline"]
 

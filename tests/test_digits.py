@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from eiegen.compiler.digits import (SHAPE, compress_digits, digits_data,
+from eiegen.digits import (SHAPE, compress_digits, digits_data,
                                     fixed_point_accuracy, load_shipped)
 from eiegen.compiler.finetune import accuracy
 

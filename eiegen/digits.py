@@ -5,7 +5,8 @@ package, so nothing is downloaded. The MLP is 64-300-100-10 (LeNet-300-100 with 
 inputs), trained with the numpy back end (so torch stays optional and the result is the
 same with or without it), then compressed with Deep Compression's three stages.
 
-``examples/digits_mlp.py`` runs all of this and writes the files shipped in
+The demo's data, next to the demo (``eiegen/demo.py``): it uses the compiler and the
+golden model, so it lives above both. ``examples/digits_mlp.py`` runs all of this and writes the files shipped in
 ``eiegen/data/`` (the dense and compressed networks and the report), which
 :func:`load_shipped` reads back without retraining.
 """
@@ -14,22 +15,25 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 
-from .compress import CompressionConfig, CompressionResult, compress
-from .finetune import NumpyTrainer, accuracy
-from .network import Layer, Network
-from .report import CompressionReport
+from eiegen.arch import ArchConfig
+from eiegen.compiler.compile import compile_network
+from eiegen.compiler.compress import CompressionConfig, CompressionResult, compress
+from eiegen.compiler.finetune import NumpyTrainer, accuracy
+from eiegen.compiler.network import Layer, Network
+from eiegen.compiler.report import CompressionReport
+from eiegen.sim.golden import run_golden
 
 __all__ = ["SHAPE", "DIGITS_CONFIG", "digits_data", "train_dense", "compress_digits",
            "run_digits_pipeline",
            "fixed_point_accuracy", "digits_arch", "load_shipped", "DATA_DIR"]
 
 SHAPE = (64, 300, 100, 10)
-DATA_DIR = Path(__file__).resolve().parent.parent / "eiegen" / "data"
-_INSTALLED_DATA = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parent / "data"
 
 # Chosen on the held-out split: fc2 (300x100) is the most redundant layer, the 10-way
 # output layer the least. Relative-index widths match each layer's typical gap.
@@ -83,7 +87,7 @@ def _trainer(kind: str, data, seed: int):
     if kind == "numpy":
         return NumpyTrainer(x_tr, y_tr, seed=seed, **_TRAIN)
     if kind == "torch":
-        from .finetune import TorchTrainer
+        from eiegen.compiler.finetune import TorchTrainer
         import torch
 
         g = torch.Generator().manual_seed(seed)
@@ -106,8 +110,6 @@ def digits_arch():
     """The accelerator configuration the example is compiled for: 8 PEs (300 rows fit the
     default 64-entry activation files), otherwise the defaults (4-bit indices, 16-bit
     activations and weights)."""
-    from eiegen.arch import ArchConfig
-
     return ArchConfig(n_pe=8)
 
 
@@ -117,9 +119,6 @@ def fixed_point_accuracy(net: Network, x, y, cfg=None, calibration=None) -> floa
     The network is compiled for ``cfg`` (default :func:`digits_arch`) with
     ``calibration`` inputs (default ``x``) choosing the fixed-point formats.
     """
-    from eiegen.compiler.compile import compile_network
-    from eiegen.sim.golden import run_golden
-
     cfg = digits_arch() if cfg is None else cfg
     program = compile_network(net, cfg, calibration=x if calibration is None else calibration)
     outs = run_golden(program, program.quantize_input(x))
@@ -179,11 +178,9 @@ def run_digits_pipeline(dense: Network | None = None, *,
 
 
 def _data_file(name: str) -> Path:
-    for d in (DATA_DIR, _INSTALLED_DATA):
-        if (d / name).exists():
-            return d / name
-    from importlib.resources import files
-    return Path(str(files("eiegen") / "data" / name))
+    if (DATA_DIR / name).exists():
+        return DATA_DIR / name
+    return Path(str(files("eiegen") / "data" / name))  # an installed, zipped package
 
 
 def load_shipped(which: str = "compressed"):
