@@ -434,3 +434,21 @@ def test_act_bits_edit_caught_even_with_the_checksum_recomputed(tmp_path):
     out = _edited(tmp_path, lambda m: m["config"].__setitem__("act_bits", 8))
     with pytest.raises(ProgramError, match="does not hold its calibrated peak .* act_bits=8"):
         Program.load(out)
+
+
+def test_colmask_image_from_the_pointers():
+    # one n_pe-bit row per LNZD row of every layer, the layers one after the other; bit l
+    # of row r: the PE has entries (padding included) in column r * n_pe + l
+    cfg = ArchConfig(n_pe=3, col_filter=1)
+    program = compile_network(random_network(4, [7, 5, 4], density=0.4), cfg)
+    for pe in range(3):
+        words = program.colmask(pe)
+        assert len(words) == 3 + 2 == sum(-(-lp.n_in // 3) for lp in program.layers)
+        assert len(words) <= cfg.mask_depth
+        row = 0
+        for k, lp in enumerate(program.layers):
+            has = np.diff(program.layer_pointers(k, pe)) != 0
+            for j in range(-(-lp.n_in // 3) * 3):
+                bit = words[row + j // 3] >> (j % 3) & 1
+                assert bit == (j < lp.n_in and bool(has[j]))
+            row += -(-lp.n_in // 3)

@@ -58,10 +58,11 @@ def test_responses_round_trip():
         P.parse_run(read)
 
 
-def test_load_program_covers_every_image():
+@pytest.mark.parametrize("col_filter", [0, 1])
+def test_load_program_covers_every_image(col_filter):
     from eiegen.compiler.compile import compile_network
     from eiegen.compiler.examples import random_network
-    cfg = ArchConfig(n_pe=2)
+    cfg = ArchConfig(n_pe=2, col_filter=col_filter)
     program = compile_network(random_network(1, [6, 5, 3], density=0.5), cfg)
     words = P.load_program(program)
     headers, i = [], 0
@@ -76,3 +77,5 @@ def test_load_program_covers_every_image():
     for k in range(2):
         assert (P.MEM_SPMAT, k, len(program.spmat_words(k))) in headers
         assert (P.MEM_PTR, k, len(program.images[f"pe{k}.ptr"])) in headers
+        # the column masks only for a column-filter config (MEM_COLMASK is refused else)
+        assert ((P.MEM_COLMASK, k, len(program.colmask(k))) in headers) == bool(col_filter)
