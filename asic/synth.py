@@ -104,11 +104,6 @@ class SynthReport:
     cell_types: dict = field(default_factory=dict)
     seconds: float = 0.0
 
-    @property
-    def per_pe_mean(self) -> dict:
-        n = len(self.pes)
-        return {u: {k: v / n for k, v in self.units[u].items()} for u in PE_UNITS}
-
     def to_dict(self) -> dict:
         return {"config": self.config, "technology": self.technology,
                 "units": self.units, "pes": self.pes, "total": self.total,

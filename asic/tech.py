@@ -18,7 +18,7 @@ The 45 nm defaults (docs/asic.md has the derivations):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 __all__ = ["Technology", "NODES", "technology", "CELL_AREA_45NM"]
 
@@ -110,9 +110,6 @@ class Technology:
     @staticmethod
     def is_flop(cell_type: str) -> bool:
         return "DFF" in cell_type or "DLATCH" in cell_type
-
-    def with_(self, **changes) -> "Technology":
-        return replace(self, **changes)
 
 
 def _sram_exp() -> float:

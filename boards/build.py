@@ -156,7 +156,7 @@ def memory_mapping(rpt: Path, top: BoardTop, plan) -> list[dict]:
     return rows
 
 
-def _fmax(report: dict, clock_net_hint: str = "") -> tuple[float | None, dict]:
+def _fmax(report: dict) -> tuple[float | None, dict]:
     fmax = report.get("fmax", {})
     achieved = {k: v.get("achieved") for k, v in fmax.items()}
     design = [v for k, v in achieved.items() if v is not None and "clk12" not in k

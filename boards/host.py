@@ -148,6 +148,3 @@ def run_board(port, program, inputs, *, load: bool = True, **kw) -> BoardRun:
         if load:
             board.load(program)
         return board.run(program, inputs)
-
-
-_ = LinkGarbled  # re-exported through eiegen.boards.serial_link

@@ -13,15 +13,15 @@ parse raises :class:`LinkGarbled` with what came instead and the usual causes.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
 import time
 
-from eiegen.hw import protocol as P
 from eiegen.links import LinkError, LinkTimeout
 
 __all__ = ["UARTLink", "LinkTimeout", "LinkGarbled", "BoardLinkError", "open_serial",
-           "words_to_bytes", "bytes_to_words"]
+           "words_to_bytes", "bytes_to_words", "explain_garbled"]
 
 
 class BoardLinkError(LinkError):
@@ -156,11 +156,9 @@ class UARTLink:
             errors = (OSError, serial.SerialException)
         except ImportError:  # a port object that is not pyserial's
             errors = (OSError,)
-        try:
+        with contextlib.suppress(ImportError):
             import termios  # the POSIX back end's tcsendbreak raises termios.error
             errors += (termios.error,)
-        except ImportError:
-            pass
         try:
             send_break(duration)
         except NotImplementedError:
@@ -185,7 +183,3 @@ def explain_garbled(error: Exception, link) -> LinkGarbled:
         f"Usual causes: a wrong baud rate, a bitstream for another configuration or "
         f"not an eiegen bitstream, or bytes left from an interrupted session "
         f"(send a break, or power-cycle the board)")
-
-
-__all__.append("explain_garbled")
-_ = P  # the protocol module documents the words this link carries
