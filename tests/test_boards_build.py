@@ -116,8 +116,11 @@ def test_pll_settings():
     assert ice40_pll(12e6, 33e6).f_out <= 33e6
     e = ecp5_pll(25e6, 75e6)
     assert e.f_out == 75e6 and 400e6 <= 75e6 * e.params["CLKOP_DIV"] <= 800e6
-    with pytest.raises(ValueError, match="cannot make"):
-        ice40_pll(12e6, 1e6)
+    for bad in (1e6, 300e6, float("nan"), float("inf")):  # outside 16..275 MHz: refused
+        with pytest.raises(ValueError, match="16..275 MHz"):
+            ice40_pll(12e6, bad)
+    with pytest.raises(ValueError, match="3.125..400 MHz"):
+        ecp5_pll(25e6, 1e9)
 
 
 class CollisionXMemory(Elaboratable):

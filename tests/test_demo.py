@@ -36,6 +36,20 @@ def test_demo_runs_the_whole_flow(tmp_path):
     assert f"{s['compression_ratio']:.1f}x" in text and "RTL == golden" in text
 
 
+@pytest.mark.verilator
+@pytest.mark.slow
+def test_cnn_demo_runs_the_whole_flow(tmp_path):
+    # `eiegen demo --cnn` (issue 22): the LeNet-style digits CNN trained, compressed,
+    # lowered (convolutions and max pooling become sparse layers) and run in Verilator
+    rep = run_demo(tmp_path, n_pe=8, queue_depth=8, limit=12, log=lambda s: None, cnn=True)
+    s = rep["summary"]
+    assert s["rtl_equals_golden"] and s["cycle_model_exact"] and s["n_test"] == 12
+    assert s["rtl_accuracy"] == s["golden_fixed_point_accuracy"]
+    assert s["compression_ratio"] >= 35
+    assert s["float_accuracy"] - s["compressed_float_accuracy"] <= 1.0
+    assert (tmp_path / "program" / "manifest.json").exists()
+
+
 def test_summary_names_both_balance_figures():
     s = {"float_accuracy": 98.0, "compressed_float_accuracy": 97.9,
          "golden_fixed_point_accuracy": 97.9, "rtl_accuracy": 97.9, "rtl_equals_golden": True,
