@@ -29,7 +29,7 @@ import numpy as np
 
 from eiegen.arch import ArchConfig
 from eiegen.compiler.compile import compile_network
-from eiegen.compiler.digits import digits_data, load_shipped
+from eiegen.digits import digits_data, load_shipped
 from eiegen.compiler.examples import random_network, relu_like_inputs
 from eiegen.sim.cycle_model import batch_cycles
 from eiegen.sim.golden import run_golden
