@@ -167,12 +167,18 @@ def import_onnx(model) -> Network:
                 raise builder.refuse(label, op, f"has axis={attrs['axis']}; only axis=1 is")
             builder.flatten(label, op)
         elif op == "Reshape":
+            if len(node.input) < 2 or not node.input[1]:
+                raise builder.refuse(label, op, "has no shape input; a Reshape to a "
+                                                "constant (batch, features) shape is")
             shape = [int(s) for s in np.asarray(const(node, node.input[1], "shape")).reshape(-1)]
             if len(shape) != 2 or shape[1] == 0 or shape == [-1, -1]:
                 raise builder.refuse(label, op, f"reshapes to {shape}; only a batch-flat "
                                                 f"(batch, features) shape is")
             builder.flatten(label, op, shape[1] if shape[1] > 0 else None)
         elif op == "Conv":
+            if len(node.input) < 2 or not node.input[1]:  # found by fuzzing: an IndexError
+                raise builder.refuse(label, op, "has no weight input; a Conv with its "
+                                                "kernel as a constant initializer is")
             w = np.asarray(const(node, node.input[1], "weight"), dtype=np.float64)
             n = w.ndim - 2
             bias = (const(node, node.input[2], "bias")

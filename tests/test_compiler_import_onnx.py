@@ -87,6 +87,14 @@ def test_bad_reshape_and_unflattened_input():
                            *chain()[1:]]))
 
 
+def test_nodes_missing_their_constant_input_are_refused():
+    # found by fuzzing: a Conv or Reshape without its second input was an IndexError
+    for node, match in ((helper.make_node("Conv", ["x"], ["xf"], name="flat"), "no weight"),
+                        (helper.make_node("Reshape", ["x"], ["xf"], name="flat"), "no shape")):
+        with pytest.raises(UnsupportedModelError, match=match):
+            import_onnx(model(replace_node(chain(), "flat", node)))
+
+
 def test_unreadable_file(tmp_path):
     (tmp_path / "bad.onnx").write_bytes(b"\xff\x00garbage")
     with pytest.raises(NetworkError, match="not a readable ONNX file"):
