@@ -64,6 +64,33 @@ def _onnx():
     return onnx
 
 
+# The attributes the importer reads, with the type each must have: a corrupt or hand-made
+# file can give any of them another type (found by fuzzing: a string alpha, a missing one).
+_NUMBER_ATTRS = ("alpha", "beta", "epsilon")
+_INT_ATTRS = ("transA", "transB", "axis", "group", "ceil_mode", "count_include_pad")
+_INTS_ATTRS = ("strides", "pads", "dilations", "kernel_shape")
+
+
+def _check_attribute_types(builder, label, op, attrs) -> None:
+    def bad(name, want):
+        return builder.refuse(label, op, f"has attribute {name!r} = {attrs[name]!r}; "
+                                         f"{want} is expected")
+    for name in _NUMBER_ATTRS:
+        v = attrs.get(name)
+        if name in attrs and (isinstance(v, bool) or not isinstance(v, (int, float))
+                              or not np.isfinite(v)):
+            raise bad(name, "a finite number")
+    for name in _INT_ATTRS:
+        if name in attrs and (isinstance(attrs[name], bool)
+                              or not isinstance(attrs[name], int)):
+            raise bad(name, "an integer")
+    for name in _INTS_ATTRS:
+        v = attrs.get(name)
+        if name in attrs and not (isinstance(v, (list, tuple))
+                                  and all(isinstance(i, int) for i in v)):
+            raise bad(name, "a list of integers")
+
+
 def import_onnx(model) -> Network:
     """Convert an ONNX model to a :class:`Network`.
 
@@ -126,6 +153,7 @@ def import_onnx(model) -> Network:
         label = node.name or node.output[0]
         op = node.op_type
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        _check_attribute_types(builder, label, op, attrs)
         if node.domain not in ("", "ai.onnx"):
             raise builder.refuse(label, f"{node.domain}.{op}")
         if op == "Constant":

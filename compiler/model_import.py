@@ -69,6 +69,9 @@ class ChainBuilder:
     def input(self, shape) -> None:
         """Declare the model input's shape (batch first; unknown sizes as None)."""
         shape = list(shape)
+        # a rank-1 input is one vector of features, not a batch: a Flatten or Reshape of
+        # it would turn it into a batch of single features, which the array cannot follow
+        self.rank1 = len(shape) == 1
         if len(shape) == 2:
             self.features = shape[1] if isinstance(shape[1], int) and shape[1] > 0 else None
             self.flat = True
@@ -83,6 +86,9 @@ class ChainBuilder:
 
     def flatten(self, node: str, op: str, features: int | None = None) -> None:
         self._continue(node, op)
+        if getattr(self, "rank1", False):  # found by fuzzing: accepted, then wrong
+            raise self.refuse(node, op, "flattens the rank-1 input (one vector) into a batch "
+                                        "of single features; a (batch, features) input is")
         if features is not None and self.features is not None and features != self.features:
             raise self.refuse(node, op, f"reshapes {self.features} features into {features}; "
                                         f"only a batch-flat (batch, features) reshape is")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import tokenize
 import zipfile
 from pathlib import Path
 
@@ -67,8 +68,11 @@ def check_npy_header(fp, available: int, what: str, error=ValueError) -> None:
             shape, _, dtype = fmt.read_array_header_1_0(fp)
         else:
             shape, _, dtype = fmt.read_array_header_2_0(fp)
-    except (ValueError, OSError, EOFError) as e:
-        raise error(f"{what} is not a valid .npy array: {e}") from None
+    except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError) as e:
+        # numpy parses the header's dict with ast.literal_eval: a corrupt one is a
+        # SyntaxError or a TokenError (found by fuzzing)
+        raise error(f"{what} is not a valid .npy array: "
+                    f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if dtype.hasobject:
         raise error(f"{what} holds Python objects (pickled data), which eiegen does not "
                     f"load; save plain numeric arrays")
@@ -114,8 +118,11 @@ def load_arrays(path, *, what: str, error=ValueError, data: bytes | None = None)
                         f"a zip archive nor an .npy header)")
         check_npy_header(io.BytesIO(data), len(data), f"{what} {path}", error)
         return np.load(io.BytesIO(data), allow_pickle=False)
-    except zipfile.BadZipFile as e:
-        raise error(f"{what} {path} is a corrupt .npz (zip) file: {e}") from None
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as e:
+        # RuntimeError: an encrypted member; NotImplementedError: a compression method
+        # zipfile lacks (both found by fuzzing)
+        raise error(f"{what} {path} is a corrupt or unsupported .npz (zip) file: "
+                    f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     except (ValueError, OSError, EOFError, KeyError) as e:
         if isinstance(e, error):
             raise
