@@ -121,7 +121,8 @@ def load_arrays(path, *, what: str, error=ValueError, data: bytes | None = None)
     except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as e:
         # RuntimeError: an encrypted member; NotImplementedError: a compression method
         # zipfile lacks (both found by fuzzing)
-        raise error(f"{what} {path} is a corrupt or unsupported .npz (zip) file: "
+        raise error(f"{what} {path} is a corrupt .npz (zip) file, or uses a zip feature "
+                    f"numpy cannot read: "
                     f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     except (ValueError, OSError, EOFError, KeyError) as e:
         if isinstance(e, error):
