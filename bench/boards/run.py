@@ -27,6 +27,7 @@ from pathlib import Path
 from eiegen.boards.build import BuildError, build_board
 from eiegen.boards.catalog import get_board
 from eiegen.boards.fit import FitError
+from eiegen.safeio import atomic_write_text  # beside and rename
 
 GOALS = {"icebreaker": (4, 30.0), "ulx3s": (16, 75.0)}
 
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
     result = {"benchmark": "boards", "machine": platform.platform(), "rows": rows,
               "determinism": det}
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(args.json, json.dumps(result, indent=1, sort_keys=True) + "\n")
     print(f"wrote {args.json}")
     return 0
 

@@ -26,6 +26,7 @@ from eiegen.compiler.lower import lower_network
 from eiegen.compiler.stats import program_stats
 from eiegen.sim.cycle_model import batch_cycles
 from eiegen.sim.golden import run_golden
+from eiegen.safeio import atomic_write_text  # beside and rename
 
 OUT = Path(__file__).resolve().parent.parent / "results" / "cnn.json"
 
@@ -109,7 +110,7 @@ def main(argv=None):
                     "fixed_point_within_0.5pt": abs(fx - stages["huffman"]) <= 0.5,
                     "rtl==golden": res.get("rtl", {}).get("equals_golden")}
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(res, indent=1, sort_keys=True, default=float) + "\n")
+    atomic_write_text(OUT, json.dumps(res, indent=1, sort_keys=True, default=float) + "\n")
     print(rep.table())
     print(f"\n{'PEs':>4} {'cycles/inf':>11} {'efficiency':>11} {'MACs/cycle':>11} "
           f"{'maxpool cycles':>15} {'conv repetition B':>18}")

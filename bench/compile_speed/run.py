@@ -24,6 +24,7 @@ import numpy as np
 from eiegen.compiler.encode import encode_layer
 from eiegen.compiler.examples import random_indices
 from eiegen.compiler.pack import pack_entries
+from eiegen.safeio import atomic_write_text  # beside and rename
 
 # EIE Table III: name, n_in, n_out ("size (in x out)"), weight density.
 LAYERS = [
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
         print(f"\ngoal: {GOAL_LAYER} in under {GOAL_SECONDS:.0f} s: {goal['seconds']:.2f} s, "
               f"{'met' if met else 'NOT met'}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
+    atomic_write_text(args.json, json.dumps({
         "config": {"n_pe": N_PE, "index_bits": INDEX_BITS, "rel_bits": REL_BITS,
                    "entries_per_word": ENTRIES_PER_WORD, "seed": args.seed},
         "machine": {"python": platform.python_version(), "numpy": np.__version__,

@@ -25,6 +25,7 @@ from eiegen.digits import (digits_arch, load_shipped, run_digits_pipeline,
                                     train_dense)
 from eiegen.compiler.report import CompressionReport
 from eiegen.compiler.weight_sharing import METHODS, cluster_1d, within_cluster_sse
+from eiegen.safeio import atomic_write_text  # beside and rename
 
 
 def clustering_bench(net):
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
     result = {"report": report.to_dict(), "accelerator_format": hw, "clustering": clusters,
               "goals": goals, "accuracy_loss": loss, "fixed_point_accuracy": fixed,
               "seconds": seconds}
-    args.json.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(args.json, json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(f"wrote {args.json}")
     return 0 if all(goals.values()) else 1
 

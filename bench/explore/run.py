@@ -32,6 +32,7 @@ import numpy as np
 from eiegen.arch import ArchConfig
 from eiegen.digits import digits_data, load_shipped
 from eiegen.explore import Sweep, Workload, dask_client, format_summary, run_explore
+from eiegen.safeio import atomic_write_text  # beside and rename
 
 SWEEP = {"n_pe": (4, 8, 16, 32, 64), "entries_per_word": (4, 8),
          "queue_depth": (1, 2, 4, 8, 16), "merge_padding": (0, 1), "act_depth": (64, 128),
@@ -108,7 +109,7 @@ def main(argv=None) -> int:
            "goals": {"wall_s": GOAL_SECONDS, "speedup": GOAL_SPEEDUP,
                      "wall_met": ok_time, "speedup_met": ok_speed}}
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(args.json, json.dumps(doc, indent=1, sort_keys=True) + "\n")
     print(f"wrote {args.json}")
     return 0 if identical else 1
 

@@ -36,6 +36,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from eiegen.safeio import atomic_write_text  # beside and rename
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -396,7 +397,7 @@ def main(argv=None) -> int:
             if m["status"] == "survived":
                 print(f"  survivor {r['module']}:{m['line']} ({m['change']}): {m['source']}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"seed": args.seed, "tree": args.tree, "per_module": args.per_module,
+    atomic_write_text(args.json, json.dumps({"seed": args.seed, "tree": args.tree, "per_module": args.per_module,
                                      "modules": rows}, indent=1) + "\n")
     print(f"wrote {args.json}")
     return 0

@@ -33,6 +33,7 @@ from eiegen.compiler.compile import compile_network
 from eiegen.compiler.examples import relu_like_inputs, trained_like_layer
 from eiegen.compiler.network import Network
 from eiegen.sim.golden import run_golden, saturation_counters
+from eiegen.safeio import atomic_write_text  # beside and rename
 
 POLICIES = ("worst_case", "saturate")
 
@@ -107,7 +108,7 @@ def main(argv=None) -> int:
               f"{r['max_err_pct_range']:15.4f} {r['sqnr_db']:8.1f} {r['acc_saturations']:7d} "
               f"{r['compile_s']:9.2f}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+    atomic_write_text(args.json, json.dumps({"rows": rows}, indent=2) + "\n")
     print(f"wrote {args.json}")
     return 0
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from eiegen.safeio import atomic_write_text  # beside and rename
 
 ROOT = Path(__file__).resolve().parents[2]
 # as the `eiegen` script does it (`python -m eiegen.cli` would load the CLI twice, as
@@ -628,7 +629,7 @@ def main(argv=None) -> int:
           + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if not args.only:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"cases": results, "by_outcome": counts,
+        atomic_write_text(args.json, json.dumps({"cases": results, "by_outcome": counts,
                                          "passed": passed, "total": len(results)},
                                         indent=1) + "\n")
         print(f"wrote {args.json}")

@@ -33,6 +33,7 @@ from eiegen.digits import digits_data, load_shipped
 from eiegen.compiler.examples import random_network, relu_like_inputs
 from eiegen.sim.cycle_model import batch_cycles
 from eiegen.sim.golden import run_golden
+from eiegen.safeio import atomic_write_text  # beside and rename
 
 ROOT = Path(__file__).resolve().parents[2]
 GOAL_DEMO_8PE = 360
@@ -115,7 +116,7 @@ def main(argv=None) -> int:
               f"{best['cycles']:.1f} cycles (goal <= {GOAL_DEMO_8PE})")
     print("('!' marks outputs that differ from the EIE variant's)")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"goal_demo_8pe": GOAL_DEMO_8PE, "rows": rows},
+    atomic_write_text(args.json, json.dumps({"goal_demo_8pe": GOAL_DEMO_8PE, "rows": rows},
                                     indent=1) + "\n")
     return 0
 
