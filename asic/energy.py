@@ -12,9 +12,9 @@ import math
 import numpy as np
 
 from eiegen.hw.pe import ProcessingElement
-from eiegen.timing import DRAIN, END, FIRST_ROW
+from eiegen.timing import DRAIN, END, FIRST_ROW, layer_overhead
 
-from .events import MEMORIES, batch_events, memory_geometry
+from .events import MEMORIES, batch_events, broadcast_bits, memory_geometry
 from .tech import technology
 
 __all__ = ["UNIT_ORDER", "EIE_TABLE2", "area_model", "layer_energy", "dense_layer_energy",
@@ -88,18 +88,20 @@ def _layer_cycles(cfg, ev) -> int:
         return ev.cycles
     # no cycle model: the busiest PE's work plus pipeline fill/drain (docs/architecture.md:
     # row 0 current in cycle FIRST_ROW, then the issue latency; COMPUTE ends DRAIN + END - 1
-    # cycles after the last issue, or FIRST_ROW + END cycles after the last row)
+    # cycles after the last issue, or FIRST_ROW + END cycles after the last row), and the
+    # cycles outside COMPUTE (counted as for a RUN's last layer)
     fill = FIRST_ROW + ProcessingElement.issue_latency + DRAIN + END - 1
-    rows_out = -(-ev.n_out // cfg.n_pe)
-    return int(1 + 2 * rows_out + max(int(ev.macs.max()) + fill, ev.lnzd_rows + FIRST_ROW + END))
+    overhead = layer_overhead(ev.n_out, cfg.n_pe, cfg.bias_reset, cfg.wb_overlap)
+    return int(overhead + max(int(ev.macs.max()) + fill, ev.lnzd_rows + FIRST_ROW + END))
 
 
 def layer_energy(cfg, ev, tech="45nm", synth=None) -> dict:
     """Energy (pJ) of one layer's events by unit and by kind, summed over all PEs.
 
     Kinds: ``sram`` (memory reads and writes), ``mac``, ``regfile`` (queue pushes and
-    pops), ``broadcast`` (the activation bus to every PE), ``logic`` (clock, registers and
-    combinational logic per cycle, from the synthesised area)."""
+    pops), ``broadcast`` (the bus from the LNZD to every PE: :func:`broadcast_bits` wires
+    per broadcast), ``logic`` (clock, registers and combinational logic per cycle, from
+    the synthesised area)."""
     tech = technology(tech)
     geo = memory_geometry(cfg)
     n = cfg.n_pe
@@ -122,7 +124,7 @@ def layer_energy(cfg, ev, tech="45nm", synth=None) -> dict:
     by_kind["mac"] += mac
     # the broadcast bus spans the PE array: length ~ the side of the array
     area = area_model(cfg, tech, synth)["total"] * n * 1e-6      # mm^2
-    bits = geo["queue"][0]
+    bits = broadcast_bits(cfg)
     bcast = ev.broadcasts * bits * tech.wire_pj_per_bit_mm * math.sqrt(area)
     by_unit["lnzd"] += bcast
     by_kind["broadcast"] += bcast

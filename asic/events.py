@@ -1,20 +1,34 @@
 """Event counts of an inference, derived exactly from the program and its inputs.
 
 Every count follows the RTL's rules (docs/architecture.md, hw/*.py), so it equals what
-the hardware does in a RUN (host I/O excluded), PE by PE and layer by layer:
+the hardware does in a RUN (host I/O excluded), PE by PE and layer by layer. Per layer,
+with ``N`` PEs, ``W = cfg.broadcast_width``, ``R_in = ceil(n_in / N)`` and
+``R = ceil(n_out / N)``:
 
-* the LNZD reads ``ceil(n_in / N)`` rows, each one read of every PE's source register
-  file, and broadcasts each non-zero input once; every PE's queue takes every broadcast
-  (one push, one pop) and its pointer unit reads both banks once per broadcast column;
+* the LNZD reads ``R_in`` rows, each one read of every PE's source register file and,
+  with ``cfg.col_filter``, of every PE's column-mask memory (``colmask``: same enable as
+  the row read, hw/lnzd.py ``mask_en``);
+* the *broadcast columns* are the non-zero inputs, with ``col_filter`` only those some PE
+  has entries in (padding included; the others are never offered); the LNZD offers a
+  row's broadcast columns ``W`` at a time, so a row with ``m`` of them is ``ceil(m / W)``
+  broadcasts (handshakes), each driving the whole offer bus (``broadcast_bits``);
+* a PE *takes* every broadcast column, with ``col_filter`` only those it has entries in:
+  one queue push, one pop and one read of both pointer banks per taken column;
 * a PE issues the entries (padding included) of its columns of non-zero inputs, a
   merged padding entry together with the entry after it (``cfg.merge_padding``): one
   codebook read, one multiply-accumulate, one accumulator read and one write per issue;
+  with ``cfg.bias_reset`` also one bias read per issue (the ``m_`` stage reads the row's
+  bias with its accumulator, hw/arith.py ``bias_rd``);
 * the sparse-matrix memory is read when the issued entry's word differs from the word
   its read port holds (hw/spmat.py); the held word carries over columns, layers and
   inferences, and is forgotten when the host writes the sparse-matrix memory;
-* per layer: one descriptor read; ``R = ceil(n_out / N)`` bias reads and accumulator
-  writes (preload), ``R`` accumulator reads and destination register-file writes
-  (write-back) in every PE.
+* per layer: one descriptor read; without ``bias_reset`` a preload pass of ``R`` bias
+  reads and accumulator writes; a write-back pass of ``R`` accumulator reads and
+  destination register-file writes, with ``bias_reset`` also ``R`` bias reads (an
+  untouched row's value is its bias), from the write-back's own bias copy ``bias_wb``
+  with ``cfg.wb_overlap``;
+* ``cfg.wb_overlap``: two accumulator banks, layer ``k`` of a RUN in bank ``k % 2``
+  (``accumulators``, ``accumulators1``): its issues and its write-back use that bank.
 """
 
 from __future__ import annotations
@@ -24,21 +38,27 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["LayerEvents", "layer_inputs", "inference_events", "batch_events", "MEMORIES",
-           "memory_geometry", "spmat_fetches"]
+           "memory_geometry", "broadcast_bits", "spmat_fetches"]
 
-# per-PE memories (name -> unit they belong to) and the central one
+# per-PE memories (name -> unit they belong to) and the central one; ``colmask`` only with
+# ``col_filter`` (read with the LNZD's rows, so counted with the LNZD), ``accumulators1``
+# and ``bias_wb`` only with ``wb_overlap``
 MEMORIES = {"ptr_even": "pointer", "ptr_odd": "pointer", "spmat": "spmat",
-            "codebook": "arith", "accumulators": "arith", "bias": "actrw",
-            "act": "actrw", "queue": "queue", "layers": "control"}
+            "codebook": "arith", "accumulators": "arith", "accumulators1": "arith",
+            "bias": "actrw", "bias_wb": "actrw", "act": "actrw", "queue": "queue",
+            "colmask": "lnzd", "layers": "control"}
 
 
 def memory_geometry(cfg) -> dict:
-    """Memory name -> (width, depth) for ``cfg`` (``act``: both activation register files,
-    one memory of ``2 * act_depth`` words as in hw/actrw.py; ``queue``: the activation
-    FIFO, flip-flops)."""
+    """Memory name -> (width, depth) for ``cfg``, the memories ``cfg`` has (``act``: both
+    activation register files, one memory of ``2 * act_depth`` words as in hw/actrw.py;
+    ``queue``: the activation FIFO, flip-flops, one (activation, column) pair per entry
+    also for the wide broadcast, hw/queue.py; ``colmask``: ``n_pe`` bits per LNZD row;
+    ``accumulators1``, ``bias_wb``: the second accumulator bank and bias copy of
+    ``wb_overlap``)."""
     from eiegen.hw.layouts import broadcast_layout
     from amaranth.hdl import Shape
-    return {
+    geo = {
         "ptr_even": (cfg.ptr_bits, cfg.ptr_depth // 2),
         "ptr_odd": (cfg.ptr_bits, cfg.ptr_depth // 2),
         "spmat": (cfg.word_bits, cfg.spmat_depth),
@@ -49,15 +69,34 @@ def memory_geometry(cfg) -> dict:
         "queue": (Shape.cast(broadcast_layout(cfg)).width, cfg.queue_depth),
         "layers": (128, cfg.max_layers),
     }
+    if cfg.col_filter:
+        geo["colmask"] = (cfg.n_pe, cfg.mask_depth)
+    if cfg.wb_overlap:
+        geo["accumulators1"] = geo["accumulators"]
+        geo["bias_wb"] = geo["bias"]
+    return geo
+
+
+def broadcast_bits(cfg) -> int:
+    """Wires of the broadcast bus from the LNZD to the PEs, all driven by each broadcast:
+    (activation, column), or with the wide broadcast (``cfg.wide_broadcast``)
+    ``broadcast_width`` slots of (valid, activation, column, and with ``col_filter`` one
+    take bit per PE) (hw/layouts.py ``offer_layout``)."""
+    from eiegen.hw.layouts import broadcast_layout, offer_layout
+    from amaranth.hdl import Shape
+    layout = offer_layout(cfg) if cfg.wide_broadcast else broadcast_layout(cfg)
+    return Shape.cast(layout).width
 
 
 @dataclass
 class LayerEvents:
     """One layer's events. Per-PE arrays have shape ``(n_pe,)``.
 
-    ``reads`` / ``writes``: memory name (:data:`MEMORIES`) -> per-PE counts (``layers``:
-    a scalar, the central descriptor memory). ``macs``: entries issued per PE (padding
-    included). ``broadcasts``: non-zero inputs broadcast to all PEs.
+    ``reads`` / ``writes``: memory name (the memories of :func:`memory_geometry`) ->
+    per-PE counts (``layers``: a scalar, the central descriptor memory). ``macs``:
+    entries issued per PE (padding included). ``broadcasts``: the LNZD's broadcasts
+    (handshakes, each up to ``broadcast_width`` columns); ``columns``: the columns they
+    carry (``None`` where not known). A PE's taken columns are its queue pushes.
     """
 
     layer: int
@@ -70,12 +109,14 @@ class LayerEvents:
     reads: dict = field(default_factory=dict)
     writes: dict = field(default_factory=dict)
     cycles: int | None = None  # the layer's cycles T_k (from the cycle model), if known
+    columns: int | None = None
 
     def to_dict(self) -> dict:
         def plain(v):
             return [int(x) for x in v] if isinstance(v, np.ndarray) else int(v)
         return {"layer": self.layer, "n_in": self.n_in, "n_out": self.n_out,
-                "broadcasts": self.broadcasts, "lnzd_rows": self.lnzd_rows,
+                "broadcasts": self.broadcasts, "columns": self.columns,
+                "lnzd_rows": self.lnzd_rows,
                 "macs": plain(self.macs), "spmat_reads": plain(self.spmat_reads),
                 "reads": {k: plain(v) for k, v in self.reads.items()},
                 "writes": {k: plain(v) for k, v in self.writes.items()},
@@ -163,26 +204,64 @@ def inference_events(program, x_int, *, held=None, cycles: bool = True, activati
         issues = column_issues_cached(program, k)
         a = np.asarray(acts[k])[:lp.n_in]
         nz = np.flatnonzero(a != 0)
-        b = len(nz)
         rows_in = -(-lp.n_in // n)
         rows_out = -(-lp.n_out // n)
         macs = issues[:, nz].sum(axis=1)
         ptr = _pointers_cached(program, k)
         spmat, held = _spmat_fetches_all(ptr[:, nz], ptr[:, nz + 1], cfg.entries_per_word,
                                          held)
-        full = np.full(n, b, dtype=np.int64)
-        per_pe = lambda v: np.full(n, v, dtype=np.int64)  # noqa: E731
-        reads = {"ptr_even": full, "ptr_odd": full.copy(), "spmat": spmat,
-                 "codebook": macs.copy(), "accumulators": macs + rows_out,
-                 "bias": per_pe(rows_out), "act": per_pe(rows_in),
-                 "queue": full.copy(), "layers": 1}
-        writes = {"ptr_even": per_pe(0), "ptr_odd": per_pe(0), "spmat": per_pe(0),
-                  "codebook": per_pe(0), "accumulators": macs + rows_out,
-                  "bias": per_pe(0), "act": per_pe(rows_out),
-                  "queue": full.copy(), "layers": 0}
-        out.append(LayerEvents(k, lp.n_in, lp.n_out, b, rows_in, macs, spmat, reads, writes,
-                               None if timing is None else int(timing[k])))
+        cols, taken, broadcasts = _broadcast(cfg, ptr, nz)
+        reads, writes = _memory_events(cfg, k, macs, spmat, taken, rows_in, rows_out)
+        out.append(LayerEvents(k, lp.n_in, lp.n_out, broadcasts, rows_in, macs, spmat,
+                               reads, writes, None if timing is None else int(timing[k]),
+                               columns=len(cols)))
     return out, held
+
+
+def _broadcast(cfg, ptr, nz):
+    """``(broadcast columns, columns taken per PE, broadcasts)`` of a layer whose non-zero
+    inputs are ``nz`` (``ptr``: every PE's pointers of the layer)."""
+    n = cfg.n_pe
+    cols = nz
+    if cfg.col_filter:
+        has = ptr[:, nz + 1] != ptr[:, nz]     # a PE's entries in the column, padding too
+        cols = nz[has.any(axis=0)]
+        taken = has.sum(axis=1).astype(np.int64)
+    else:
+        taken = np.full(n, len(nz), dtype=np.int64)
+    per_row = np.bincount(cols // n) if len(cols) else np.zeros(0, dtype=np.int64)
+    broadcasts = int((-(-per_row // cfg.broadcast_width)).sum())
+    return cols, taken, broadcasts
+
+
+def _memory_events(cfg, layer: int, macs, spmat, taken, rows_in: int, rows_out: int):
+    """Per-PE ``(reads, writes)`` of every memory of :func:`memory_geometry` in a layer."""
+    n = cfg.n_pe
+
+    def per_pe(v):
+        return np.full(n, v, dtype=np.int64)
+
+    # issues read (and write) the accumulators; write-back reads them; the preload writes
+    acc_reads, acc_writes = macs + rows_out, macs + (0 if cfg.bias_reset else rows_out)
+    # bias: the preload pass, or (bias_reset) every issue and every written-back row
+    bias = macs + rows_out if cfg.bias_reset else per_pe(rows_out)
+    reads = {"ptr_even": taken.copy(), "ptr_odd": taken.copy(), "spmat": spmat,
+             "codebook": macs.copy(), "accumulators": acc_reads, "bias": bias,
+             "act": per_pe(rows_in), "queue": taken.copy(), "layers": 1}
+    writes = {"ptr_even": per_pe(0), "ptr_odd": per_pe(0), "spmat": per_pe(0),
+              "codebook": per_pe(0), "accumulators": acc_writes, "bias": per_pe(0),
+              "act": per_pe(rows_out), "queue": taken.copy(), "layers": 0}
+    if cfg.col_filter:
+        reads["colmask"], writes["colmask"] = per_pe(rows_in), per_pe(0)
+    if cfg.wb_overlap:
+        # layer k accumulates (and is written back) in bank k % 2; the write-back reads
+        # its bias from its own copy
+        banks = [("accumulators", "accumulators1")[b] for b in (layer % 2, 1 - layer % 2)]
+        reads[banks[1]], writes[banks[1]] = per_pe(0), per_pe(0)
+        reads[banks[0]], writes[banks[0]] = acc_reads, acc_writes
+        reads["bias"], reads["bias_wb"] = macs.copy(), per_pe(rows_out)
+        writes["bias_wb"] = per_pe(0)
+    return reads, writes
 
 
 def batch_events(program, inputs, *, cycles: bool = True, activations=None) -> list:

@@ -39,6 +39,9 @@ UNITS = {
     "top": "top-level glue",
 }
 PE_UNITS = ("queue", "pointer", "spmat", "arith", "actrw", "pe")
+# memories directly under a PE (their wrapper modules hold the black box and nothing
+# else): counted with the PE's glue
+_PE_MEMORIES = {"colmask": "pe"}
 
 _BLACKBOX = """\
 (* blackbox *)
@@ -76,7 +79,7 @@ def unit_of(module: str, top: str = "eie"):
         return None, "top"
     if rest[0].startswith("pe") and rest[0][2:].isdigit():
         pe = int(rest[0][2:])
-        unit = rest[1] if len(rest) > 1 else "pe"
+        unit = _PE_MEMORIES.get(rest[1], rest[1]) if len(rest) > 1 else "pe"
         if unit not in PE_UNITS:
             raise ValueError(f"module {module!r}: unknown PE unit {unit!r}")
         return pe, unit

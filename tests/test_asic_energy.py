@@ -9,6 +9,7 @@ import pytest
 from eiegen.arch import ArchConfig
 from eiegen.asic.energy import (EIE_TABLE2, UNIT_ORDER, area_model, eie_comparison,
                                 energy_report, format_eie_comparison, format_energy)
+from eiegen.asic.events import broadcast_bits, memory_geometry
 from eiegen.asic.tech import technology
 from eiegen.cli import main
 from eiegen.compiler.compile import compile_network
@@ -32,8 +33,8 @@ def test_45nm_figures():
     assert sum(a for _, a in EIE_TABLE2["by_type"].values()) == EIE_TABLE2["total"][1]
 
 
-def _report(synth=None):
-    cfg = ArchConfig(n_pe=2)
+def _report(synth=None, **options):
+    cfg = ArchConfig(n_pe=2, **options)
     rng = np.random.default_rng(3)
     program = compile_network(random_network(rng, [24, 16, 8], density=0.2), cfg)
     x = rng.normal(size=(2, 24))
@@ -55,6 +56,33 @@ def test_energy_sums_and_dense_baseline():
     zero = report["inferences"][-1]              # all-zero input: no MACs in layer 0
     assert zero["layers"][0]["macs"] == 0 and zero["layers"][0]["by_kind"]["mac"] == 0
     assert "pJ" in format_energy(report) and "saving" in format_energy(report)
+
+
+OPTIONS = {"col_filter": 1, "broadcast_width": 2, "bias_reset": 1, "wb_overlap": 1}
+
+
+def test_options_memories_and_their_energy():
+    # issue 21's memories are in the area and priced per access like every other one
+    base, opts = ArchConfig.eie(), ArchConfig.eie(**OPTIONS)
+    a, b = area_model(base)["memories"], area_model(opts)["memories"]
+    assert set(b) - set(a) == {"colmask", "accumulators1", "bias_wb"}
+    assert b["accumulators1"] == b["accumulators"] and b["bias_wb"] == b["bias"]
+    t = technology("45nm")
+    assert b["colmask"] == pytest.approx(t.sram_area_um2(64, opts.mask_depth))
+    assert broadcast_bits(base) == 16 + 17 and broadcast_bits(opts) == 2 * (1 + 16 + 17 + 64)
+    plain, report = _report(), _report(**OPTIONS)
+    for layer in report["inferences"][0]["layers"]:
+        assert set(layer["by_memory"]) == set(memory_geometry(ArchConfig(n_pe=2, **OPTIONS)))
+        assert layer["total"] == pytest.approx(sum(layer["by_unit"].values()))
+        ev = layer["events"]
+        w, d = memory_geometry(ArchConfig(n_pe=2, **OPTIONS))["bias"]
+        # bias_reset: the bias is read by every issue
+        assert layer["by_memory"]["bias"] == pytest.approx(
+            sum(ev["reads"]["bias"]) * t.sram_read_pj(w, d))
+        assert sum(ev["reads"]["bias"]) == layer["macs"]
+    # the same work: the options change how it is fetched, not the MACs
+    assert [la["macs"] for la in plain["inferences"][0]["layers"]] == \
+        [la["macs"] for la in report["inferences"][0]["layers"]]
 
 
 def test_area_model_and_eie_comparison():
@@ -92,3 +120,16 @@ def test_command_reuses_a_synthesis_report(tmp_path, capsys):
     assert main(["asic", "--pe", "2", "--layers", "16,12,6", "--synth-json", str(saved)]) == 0
     assert "arithmetic" in capsys.readouterr().out
     assert main(["asic", "--pe", "3", "--layers", "16,12,6", "--synth-json", str(saved)]) == 2
+
+
+def test_command_eie_takes_config_overrides(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["asic", "--eie", "--no-synth", "--inputs", "1", "--set", "col_filter=1",
+                 "--set", "broadcast_width=2", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["config"] == ArchConfig.eie(col_filter=1, broadcast_width=2).to_dict()
+    layer = data["energy"]["inferences"][0]["layers"][0]
+    assert "colmask" in layer["by_memory"] and layer["events"]["columns"] > 1000
+    capsys.readouterr()
+    assert main(["asic", "--eie", "--no-synth", "--config", str(out)]) == 2
+    assert "give no --config" in capsys.readouterr().err

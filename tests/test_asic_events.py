@@ -4,11 +4,15 @@ does, memory port by memory port, in Amaranth simulation."""
 import numpy as np
 import pytest
 
+from amaranth.hdl import Shape
+
 from eiegen.arch import ArchConfig
-from eiegen.asic.events import batch_events, inference_events, spmat_fetches
+from eiegen.asic.events import (batch_events, broadcast_bits, inference_events,
+                                 memory_geometry, spmat_fetches)
 from eiegen.compiler.stats import work_per_pe
 from eiegen.hw import protocol as P
 from eiegen.hw.simulation import simulate, stream_get, stream_put
+from eiegen.hw.layouts import offer_layout
 from eiegen.hw.top import EIE
 from eiegen.sim.golden import run_golden
 from test_hw_top import make_case
@@ -55,9 +59,80 @@ def test_events_equal_golden_work(n_pe, sizes, density, extra):
             assert np.all(ev.spmat_reads <= ev.macs)
 
 
+@pytest.mark.parametrize("extra", [
+    {"col_filter": 1},
+    {"col_filter": 1, "broadcast_width": 3, "queue_depth": 3},
+    {"broadcast_width": 2, "bias_reset": 1, "wb_overlap": 1},
+])
+def test_broadcasts_and_takes_follow_the_column_masks(extra):
+    # derived here from the column-mask images the host writes (program.colmask), row
+    # by row as the LNZD offers them (docs/architecture.md, "Wide and filtered broadcast")
+    n_pe = 3
+    cfg = ArchConfig(n_pe=n_pe, **extra)
+    program, inputs = make_case(7, cfg, [22, 30, 8], 0.1)
+    width = cfg.broadcast_width
+    for x in inputs:
+        events, _ = inference_events(program, x)
+        acts = [np.asarray(x)] + run_golden(program, x)[:-1]
+        first_row = 0
+        for k, (ev, a) in enumerate(zip(events, acts)):
+            lp = program.layers[k]
+            rows = -(-lp.n_in // n_pe)
+            masks = np.array([program.colmask(pe)[first_row:first_row + rows]
+                              for pe in range(n_pe)], dtype=np.int64)
+            first_row += rows
+            bits = (masks[:, :, None] >> np.arange(n_pe)) & 1      # PE, row, lane
+            has = bits.reshape(n_pe, -1)[:, :lp.n_in].astype(bool)
+            nz = np.asarray(a) != 0
+            lanes = nz & has.any(axis=0) if cfg.col_filter else nz
+            per_row = [int(lanes[r * n_pe:(r + 1) * n_pe].sum()) for r in range(rows)]
+            assert ev.columns == lanes.sum()
+            assert ev.broadcasts == sum(-(-m // width) for m in per_row)
+            taken = (has & nz).sum(axis=1) if cfg.col_filter else [nz.sum()] * n_pe
+            assert list(ev.reads["queue"]) == list(ev.writes["queue"]) == list(taken)
+            assert list(ev.reads["ptr_even"]) == list(taken)
+            rows_out = -(-lp.n_out // n_pe)
+            if cfg.col_filter:
+                assert list(ev.reads["colmask"]) == [rows] * n_pe
+            if cfg.bias_reset:   # no preload: the bias is read by every issue
+                assert ev.reads["bias"].sum() == ev.macs.sum() + (
+                    0 if cfg.wb_overlap else n_pe * rows_out)
+            if cfg.wb_overlap:   # bank k % 2 and the write-back's own bias copy
+                bank, other = (("accumulators", "accumulators1") if k % 2 == 0
+                               else ("accumulators1", "accumulators"))
+                assert list(ev.writes[bank]) == list(ev.macs)
+                assert ev.reads[other].sum() == ev.writes[other].sum() == 0
+                assert list(ev.reads["bias_wb"]) == [rows_out] * n_pe
+    geo = memory_geometry(cfg)
+    assert ("colmask" in geo) == bool(cfg.col_filter)
+    if cfg.col_filter:
+        assert geo["colmask"] == (n_pe, cfg.mask_depth)
+    assert ("accumulators1" in geo) == ("bias_wb" in geo) == bool(cfg.wb_overlap)
+    assert broadcast_bits(cfg) == Shape.cast(offer_layout(cfg)).width
+
+
+def _memories(dut):
+    """Per PE: the memories whose ports the RTL test counts (name as in the events model
+    -> Amaranth memory), those that the PE has."""
+    out = []
+    for pe in dut.pes:
+        mems = {"ptr_even": pe.pointer.banks[0], "ptr_odd": pe.pointer.banks[1],
+                "codebook": pe.arith.codebook, "accumulators": pe.arith.acc,
+                "bias": pe.actrw.bias}
+        if dut.cfg.wb_overlap:
+            mems.update(accumulators1=pe.arith.acc1, bias_wb=pe.actrw.bias_wb)
+        if dut.cfg.col_filter:
+            mems["colmask"] = pe.colmask
+        out.append(mems)
+    return out
+
+
 def rtl_counts(program, inputs):
     """Run ``inputs`` on the RTL (program loaded through the host protocol) and count, per
-    PE, the memory port activity of the RUNs."""
+    PE, the memory port activity of the RUNs: every read-port enable of the memories of
+    :func:`_memories` (none is enabled outside a RUN), the accumulators' write enables,
+    the sparse-matrix fetches, issues, queue pushes and pops, source-row reads,
+    write-backs, and the LNZD's broadcasts."""
     cfg = program.cfg
     n = cfg.n_pe
     dut = EIE(cfg)
@@ -66,7 +141,10 @@ def rtl_counts(program, inputs):
     for x in inputs:
         words += P.write_input(cfg, x) + P.run(len(program.layers))
         expect += 2
-    keys = ("fetch", "issue", "ptr", "src", "pre", "wb", "bcast", "desc")
+    mems = _memories(dut)
+    keys = ["fetch", "issue", "push", "pop", "src", "wb", "bcast"] + \
+        [f"read:{name}" for name in mems[0]] + \
+        [f"write:{name}" for name in mems[0] if name.startswith("accumulators")]
     counts = {k: [0] * n for k in keys}
 
     async def sender(ctx):
@@ -78,21 +156,39 @@ def rtl_counts(program, inputs):
             await stream_get(ctx, dut.host_out)
 
     async def watcher(ctx):
+        # the memories' ports exist once the design is elaborated (by the simulator)
         ctl, lnzd = dut.control, dut.lnzd
-        sigs = [lnzd.src_en, lnzd.out.valid, lnzd.out.ready, ctl.ctl.pre_en, ctl.ctl.wb_en]
-        for pe in dut.pes:
-            sigs += [pe.spmat.fetch, pe.spmat.issue, pe.pointer.col.valid,
-                     pe.pointer.col.ready]
-        async for _, _, src, bv, br, pre, wb, *v in ctx.tick().sample(*sigs):
-            for k in range(n):
-                fetch, issue, cv, cr = v[4 * k:4 * k + 4]
+        sigs = [lnzd.src_en, lnzd.out.valid, lnzd.out.ready, ctl.ctl.wb_en]
+        per_pe = []
+        for pe, pm in zip(dut.pes, mems):
+            q = pe.queue
+            if cfg.wide_broadcast:
+                push = [pe.fire] + [pe.offer[s].valid for s in range(cfg.broadcast_width)]
+            else:
+                push = [q.w.valid, q.w.ready]
+            ports = [(f"read:{k}", m.read_ports[0].en) for k, m in pm.items()] + \
+                [(f"write:{k}", m.write_ports[0].en) for k, m in pm.items()
+                 if k.startswith("accumulators")]
+            per_pe.append((len(push), [key for key, _ in ports]))
+            sigs += [pe.spmat.fetch, pe.spmat.issue, q.r.valid, q.r.ready, *push,
+                     *[sig for _, sig in ports]]
+        async for _, _, src, bv, br, wb, *v in ctx.tick().sample(*sigs):
+            i = 0
+            for k, (n_push, names) in enumerate(per_pe):
+                fetch, issue, rv, rr = v[i:i + 4]
+                push = v[i + 4:i + 4 + n_push]
+                ports = v[i + 4 + n_push:i + 4 + n_push + len(names)]
+                i += 4 + n_push + len(names)
                 counts["fetch"][k] += fetch
                 counts["issue"][k] += issue
-                counts["ptr"][k] += cv and cr
+                counts["pop"][k] += rv and rr
+                counts["push"][k] += (push[0] * sum(push[1:]) if cfg.wide_broadcast
+                                      else push[0] and push[1])
                 counts["src"][k] += src
-                counts["pre"][k] += pre
                 counts["wb"][k] += wb
                 counts["bcast"][k] += bv and br
+                for name, en in zip(names, ports):
+                    counts[name][k] += en
 
     simulate(dut, sender, receiver, background=[watcher])
     return counts
@@ -101,7 +197,15 @@ def rtl_counts(program, inputs):
 @pytest.mark.parametrize("n_pe,sizes,density,extra", [
     (2, [10, 9, 7], 0.5, {"entries_per_word": 3}),
     (3, [20, 30, 9], 0.15, {"rel_bits": 2, "queue_depth": 2}),
-])
+    # issue 21's options: columns some PEs (and some no PE) have no entries in
+    (2, [16, 12, 6], 0.12, {"col_filter": 1}),
+    (3, [20, 18, 7], 0.12, {"col_filter": 1, "broadcast_width": 2, "bias_reset": 1,
+                            "queue_depth": 3}),
+    (2, [19, 14, 9, 5], 0.15, {"col_filter": 1, "broadcast_width": 4, "bias_reset": 1,
+                               "wb_overlap": 1, "queue_depth": 4}),
+    (2, [13, 11, 6], 0.3, {"broadcast_width": 3, "bias_reset": 1, "wb_overlap": 1,
+                           "queue_depth": 3}),
+], ids=["eie", "rel_bits2", "col_filter", "filter_w2_reset", "all_w4", "w3_overlap"])
 def test_events_equal_rtl_port_activity(n_pe, sizes, density, extra):
     cfg = ArchConfig(n_pe=n_pe, **extra)
     program, inputs = make_case(10 + n_pe, cfg, sizes, density)
@@ -114,11 +218,20 @@ def test_events_equal_rtl_port_activity(n_pe, sizes, density, extra):
 
     assert counts["fetch"] == total(lambda ev: ev.spmat_reads)
     assert counts["issue"] == total(lambda ev: ev.macs)
-    assert counts["ptr"] == total(lambda ev: ev.reads["ptr_even"])
+    assert counts["push"] == total(lambda ev: ev.writes["queue"])
+    assert counts["pop"] == total(lambda ev: ev.reads["queue"])
     assert counts["src"] == total(lambda ev: ev.reads["act"])
-    assert counts["pre"] == total(lambda ev: ev.reads["bias"])
     assert counts["wb"] == total(lambda ev: ev.writes["act"])
     assert counts["bcast"][0] == sum(ev.broadcasts for ev in layers)
+    names = [k.split(":", 1)[1] for k in counts if k.startswith("read:")]
+    assert set(names) | {"spmat", "act", "queue", "layers"} == set(layers[0].reads)
+    for name in names:
+        assert counts[f"read:{name}"] == total(lambda ev: ev.reads[name]), name
+    for key in (k for k in counts if k.startswith("write:")):
+        name = key.split(":", 1)[1]
+        assert counts[key] == total(lambda ev: ev.writes[name]), key
+    if cfg.col_filter:   # the case exercises the filter: some PE skips some column
+        assert sum(counts["push"]) < n_pe * sum(ev.columns for ev in layers)
 
 
 @pytest.mark.parametrize("seed", range(8))

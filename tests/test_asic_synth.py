@@ -14,6 +14,10 @@ def test_unit_of():
     assert unit_of("eie.pe0") == (0, "pe")
     assert unit_of("eie.lnzd") == (None, "lnzd")
     assert unit_of("eie") == (None, "top")
+    # issue 21's memories: the column mask sits directly under the PE
+    assert unit_of("eie.pe5.colmask") == (5, "pe")
+    assert unit_of("eie.pe1.arith.acc1") == (1, "arith")
+    assert unit_of("eie.pe1.actrw.bias_wb") == (1, "actrw")
     with pytest.raises(ValueError, match="unknown PE unit 'x'"):
         unit_of("eie.pe0.x")
 

@@ -4,6 +4,7 @@ calibration said out loud. The program and stats themselves: tests/test_cli.py."
 import json
 
 import numpy as np
+import pytest
 
 from eiegen.arch import ArchConfig
 from eiegen.cli import main
@@ -71,3 +72,43 @@ def test_default_calibration_is_said_and_recorded(capsys, tmp_path):
     stats = json.loads((tmp_path / "s.json").read_text())
     assert stats["calibration"] == "default uniform[-1,1]"
     assert stats["fidelity"]["n_inputs"] == 256
+
+
+def test_set_changes_any_config_field_after_the_others(capsys, tmp_path):
+    ArchConfig(n_pe=4).save(tmp_path / "cfg.json")
+    rc, _, err = run(capsys, "compile", "--example", "--config", tmp_path / "cfg.json",
+                     "--queue-depth", 2, "--set", "queue_depth=4", "--set", "col_filter=1",
+                     "--set", " broadcast_width = 3", "-o", tmp_path / "prog")
+    assert rc == 0, err
+    cfg = Program.load(tmp_path / "prog").cfg
+    assert cfg == ArchConfig(n_pe=4, queue_depth=4, col_filter=1, broadcast_width=3)
+    # the same overrides reach every command that takes the config options
+    rc, out, _ = run(capsys, "config", "--pe", 8, "--set", "bias_reset=1",
+                     "--set", "wb_overlap=1")
+    assert rc == 0
+    assert ArchConfig.from_dict(json.loads(out)) == ArchConfig(n_pe=8, bias_reset=1,
+                                                                wb_overlap=1)
+
+
+@pytest.mark.parametrize("setting, fragments", [
+    ("colfilter=1", ["unknown config field 'colfilter'", "known fields:", "col_filter",
+                     "wb_overlap"]),
+    ("col_filter=2", ["col_filter (", "must be an integer in 0..1, got '2'"]),
+    ("broadcast_width=two", ["broadcast_width (", "1..4", "got 'two'"]),
+    ("col_filter", ["expected FIELD=VALUE", "got 'col_filter'"]),
+])
+def test_set_refuses_an_unknown_field_or_a_bad_value_in_one_line(capsys, setting,
+                                                                 fragments):
+    with pytest.raises(SystemExit) as e:
+        main(["config", "--set", "col_filter=1", "--set", setting])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1
+    assert "argument --set" in err and all(f in err for f in fragments), err
+
+
+def test_set_values_that_do_not_go_together_are_refused_in_one_line(capsys):
+    rc, out, err = run(capsys, "config", "--set", "wb_overlap=1")
+    assert rc == 2 and out == "" and err.count("\n") == 1
+    assert "wb_overlap" in err and "bias_reset=1" in err
+    rc, _, err = run(capsys, "config", "--queue-depth", 2, "--set", "broadcast_width=3")
+    assert rc == 2 and "broadcast_width (3) must be at most queue_depth (2)" in err

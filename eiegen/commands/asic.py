@@ -27,7 +27,8 @@ def register(sub) -> None:
                    help="compiled program folder (default: a random network, see --layers)")
     p.add_argument("--eie", action="store_true",
                    help="EIE check: 64 PEs, EIE's memory sizes, EIE's Alex-7 layer "
-                        "(4096x4096, 9%% weights, 35.3%% activations)")
+                        "(4096x4096, 9%% weights, 35.3%% activations); --pe, --queue-depth "
+                        "and --set change EIE's configuration")
     p.add_argument("--layers", type=int_list(1, 1 << 16, min_items=2), default="256,128,64",
                    help="random network sizes when no program is given (default 256,128,64)")
     p.add_argument("--density", type=number(float, 0, 1, lo_open=True), default=0.1,
@@ -90,8 +91,12 @@ def run(args) -> int:
     if args.netlist:
         check_folder_output(args.netlist, "netlist", sources)  # before the work
     if args.eie:
-        cfg = ArchConfig.eie()
-    elif args.program and not (args.config or args.n_pe or args.queue_depth):
+        if args.config:
+            raise CliError("--eie builds EIE's configuration: give no --config (change its "
+                           "fields with --set FIELD=VALUE)")
+        # EIE's configuration with the per-field overrides (--set col_filter=1 ...)
+        cfg = config_from_args(args, default=ArchConfig.eie())
+    elif args.program and not (args.config or args.n_pe or args.queue_depth or args.set):
         from eiegen.compiler.program import Program
         cfg = Program.load(args.program).cfg
     else:

@@ -22,14 +22,46 @@ def add_config_args(p) -> None:
     p.add_argument("--config", type=Path, help="architecture config JSON (default: built-in)")
     p.add_argument("--pe", type=int, dest="n_pe", help="number of PEs (overrides the config)")
     p.add_argument("--queue-depth", type=int, help="activation queue depth (overrides the config)")
+    p.add_argument("--set", type=config_setting, action="append", default=[],
+                   metavar="FIELD=VALUE",
+                   help="set any config field (e.g. --set col_filter=1 --set "
+                        "broadcast_width=2; repeatable), after --config, --pe and "
+                        "--queue-depth")
+
+
+def config_setting(text: str) -> tuple:
+    """An argparse ``type`` for ``FIELD=VALUE``: a config field (:class:`ArchConfig`) and
+    an integer in its range (:func:`eiegen.arch.field_range`); ``(field, value)``."""
+    import argparse
+
+    from eiegen.arch import ConfigError, field_range
+
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE such as col_filter=1, got "
+                                         f"{text!r}")
+    try:
+        lo, hi, what = field_range(name)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    try:
+        parsed = int(value.strip())
+    except ValueError:
+        parsed = None
+    if parsed is None or not lo <= parsed <= hi:
+        raise argparse.ArgumentTypeError(f"{name} ({what}) must be an integer in {lo}..{hi}, "
+                                         f"got {value.strip()!r}")
+    return name, parsed
 
 
 def config_from_args(args, default: ArchConfig | None = None) -> ArchConfig:
     """The --config file's config (else ``default``, else the built-in one) with the
-    per-field overrides."""
+    per-field overrides: --pe, --queue-depth, then every --set in order."""
     cfg = ArchConfig.load(args.config) if args.config else (default or ArchConfig())
     changes = {k: v for k, v in (("n_pe", args.n_pe), ("queue_depth", args.queue_depth))
                if v is not None}
+    changes.update(getattr(args, "set", None) or [])
     return cfg.replace(**changes) if changes else cfg
 
 
