@@ -86,7 +86,9 @@ def write_result(path, result: dict) -> None:
     import json
     from pathlib import Path
 
+    from eiegen.safeio import atomic_write_text  # beside and rename, like every writer
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(result, indent=1) + "\n")
     print(f"wrote {path}")

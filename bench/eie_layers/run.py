@@ -14,9 +14,12 @@ The default architecture merges padding entries into the next entry's cycle
 Full-size cycles come from the cycle model (eiegen.sim.cycle_model): building and loading
 the full-size layers in Verilator is not practical on a 2-core machine. The model is
 cross-validated here on every layer scaled down 4x in both dimensions (same densities),
-compiled as real programs and run in Verilator on one 64-PE build (SRAM memory view):
-the model must equal the RTL's cycle count and every counter exactly (--no-verilator
-skips this). The regression suite checks the model on ~240 further cases.
+compiled as real programs and run in Verilator on a 64-PE build (SRAM memory view) per
+option set: EIE's broadcast and all of issue 21's options on (column filter, 4-wide
+broadcast, bias as the accumulator's reset value, write-back overlap; choose with
+--crosscheck-options). The model must equal the RTL's cycle count and every counter
+exactly (--no-verilator skips this). The regression suite checks the model on 1,000
+further cases per CI run.
 
 Prints a table and writes bench/results/eie_layers.json (or --json PATH).
 Goals: no layer slower than the paper's actual time; load-balance efficiency >= 95% with
@@ -80,7 +83,11 @@ def model_layer(name, n_in, n_out, wd, ad, theo, actual, balance: bool) -> dict:
 OPTIONS = {"eie": {}, "filter": {"col_filter": 1},
            "filter+2w": {"col_filter": 1, "broadcast_width": 2},
            "filter+4w": {"col_filter": 1, "broadcast_width": 4},
-           "filter+4w+bias": {"col_filter": 1, "broadcast_width": 4, "bias_reset": 1}}
+           "filter+4w+bias": {"col_filter": 1, "broadcast_width": 4, "bias_reset": 1},
+           "filter+4w+bias+wbo": {"col_filter": 1, "broadcast_width": 4, "bias_reset": 1,
+                                  "wb_overlap": 1}}
+# the option sets the Verilator cross-check builds by default: EIE's and all options on
+CROSSCHECK = ("eie", "filter+4w+bias+wbo")
 
 
 def options_rows() -> list:
@@ -96,7 +103,8 @@ def options_rows() -> list:
             t = layer_timing(issues, x, N_PE, QUEUE_DEPTH, n_out,
                              width=fields.get("broadcast_width", 1),
                              col_filter=fields.get("col_filter", 0),
-                             bias_reset=fields.get("bias_reset", 0))
+                             bias_reset=fields.get("bias_reset", 0),
+                             wb_overlap=fields.get("wb_overlap", 0))
             row[opt] = {"cycles": t.cycles, "compute_cycles": t.compute,
                         "work_bound": t.work_bound,
                         "load_balance_efficiency": t.work_bound / t.compute,
@@ -105,8 +113,9 @@ def options_rows() -> list:
     return rows
 
 
-def verilator_crosscheck(scale: int, progress=print) -> list:
-    """Every layer scaled down by ``scale``: Verilator's counters against the model."""
+def verilator_crosscheck(scale: int, options: str = "eie", progress=print) -> list:
+    """Every layer scaled down by ``scale``, on the 64-PE build with the broadcast
+    ``options`` (a key of OPTIONS): Verilator's counters against the model."""
     from eiegen.compiler.compile import compile_network
     from eiegen.compiler.network import Layer, Network
     from eiegen.sim.cycle_model import estimate_cycles
@@ -115,10 +124,10 @@ def verilator_crosscheck(scale: int, progress=print) -> list:
     from eiegen.sim.harness import build_accelerator
     from eiegen.sim.link import SimLink
 
-    cfg = scaled_config(scale)
+    cfg = scaled_config(scale).replace(**OPTIONS[options])
     start = time.monotonic()
     build = build_accelerator(cfg, memories="sram")
-    progress(f"64-PE Verilator build ({cfg.digest()}): " + (
+    progress(f"64-PE Verilator build, options {options} ({cfg.digest()}): " + (
         f"{build.build_seconds:.0f} s" if build.build_seconds else
         f"from the cache (Verilog generation {time.monotonic() - start:.0f} s)"))
     rows = []
@@ -147,12 +156,13 @@ def verilator_crosscheck(scale: int, progress=print) -> list:
                 exact = (c.cycles, list(c.busy), list(c.starved), list(c.stalled)) == (
                     est.cycles, est.busy, est.starved, est.stalled)
                 golden = bool((res.outputs == run_golden(program, x)[-1]).all())
-                rows.append({"layer": name, "n_in": program.n_in, "n_out": program.n_out,
+                rows.append({"options": options, "layer": name, "n_in": program.n_in,
+                             "n_out": program.n_out,
                              "balanced": balance, "rtl_cycles": c.cycles,
                              "model_cycles": est.cycles, "counters_exact": exact,
                              "outputs_match_golden": golden, "load_words": load_cycles,
                              "load_seconds": load_s, "run_seconds": run_s})
-                progress(f"  {name}/{scale} {'balanced' if balance else 'plain':>8}: RTL "
+                progress(f"  {options} {name}/{scale} {'balanced' if balance else 'plain':>8}: RTL "
                          f"{c.cycles} cycles, model {est.cycles} "
                          f"({'exact' if exact else 'DIFFERENT'}), golden "
                          f"{'ok' if golden else 'MISMATCH'}")
@@ -164,7 +174,15 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "eie_layers.json")
     ap.add_argument("--no-verilator", action="store_true",
                     help="skip the Verilator cross-check of the scaled-down layers")
+    ap.add_argument("--crosscheck-options", default=",".join(CROSSCHECK),
+                    help="comma-separated option sets for the Verilator cross-check, one "
+                         f"64-PE build each (of: {', '.join(OPTIONS)}; default: %(default)s)")
     args = ap.parse_args(argv)
+    crosscheck = [o.strip() for o in args.crosscheck_options.split(",") if o.strip()]
+    unknown = [o for o in crosscheck if o not in OPTIONS]
+    if unknown:
+        ap.error(f"--crosscheck-options: unknown {', '.join(unknown)} (known: "
+                 f"{', '.join(OPTIONS)})")
     rows = []
     for spec in LAYERS:
         for balance in (False, True):
@@ -202,7 +220,7 @@ def main(argv=None) -> int:
     cross = []
     if not args.no_verilator:
         print(f"\nVerilator cross-check, every layer scaled down {SCALE}x in both dimensions:")
-        cross = verilator_crosscheck(SCALE)
+        cross = [row for opt in crosscheck for row in verilator_crosscheck(SCALE, opt)]
         exact = sum(r["counters_exact"] for r in cross)
         print(f"cycle model exact on {exact} of {len(cross)} Verilator runs")
     result = {
@@ -217,7 +235,7 @@ def main(argv=None) -> int:
                   "min_balanced_efficiency": goal_eff,
                   "efficiency_goal": GOAL_EFFICIENCY,
                   "efficiency_goal_met": goal_eff >= GOAL_EFFICIENCY},
-        "verilator_crosscheck": {"scale": SCALE, "runs": cross,
+        "verilator_crosscheck": {"scale": SCALE, "options": crosscheck, "runs": cross,
                                  "exact": sum(r["counters_exact"] for r in cross)},
     }
     write_result(args.json, result)
