@@ -154,3 +154,29 @@ def test_stream_and_layer_sizes():
     assert huffman_encode_layer(enc, 4).v.code.alphabet_size == 16
     assert huffman_encode_layer(enc).v.code.alphabet_size == 4
     assert huffman_encode_layer(enc).z.code.alphabet_size == 4  # 2**rel_bits
+
+
+def test_default_alphabet_is_the_largest_symbol_plus_one():
+    # without alphabet_size the code covers 0 .. max(symbols), and an empty stream one
+    # symbol (one LENGTH_BITS table entry): a stream of zeros costs 1 table entry, not 2
+    from eiegen.compiler.huffman import LENGTH_BITS
+    assert HuffmanCode.from_symbols([0, 0, 0]).alphabet_size == 1
+    assert HuffmanCode.from_symbols([0, 0, 0]).table_bits == LENGTH_BITS
+    assert HuffmanCode.from_symbols([]).alphabet_size == 1
+    assert HuffmanCode.from_symbols([2, 0]).alphabet_size == 3
+    assert HuffmanCode.from_symbols([2, 0], alphabet_size=5).alphabet_size == 5
+    assert HuffmanCode.from_symbols([4], alphabet_size=2).alphabet_size == 5  # never less
+
+
+def test_streams_are_immutable():
+    import dataclasses
+    from eiegen.compiler.huffman import HuffmanStream
+    s = HuffmanStream.of([0, 1, 1])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.n_bits = 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.code.lengths = np.array([1, 1])
+    enc = encode_layer(np.array([[1, 0], [0, 2]]), 1, 2)
+    h = huffman_encode_layer(enc)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        h.v = s

@@ -58,13 +58,27 @@ MODULES = {
 SUBPACKAGES = {"compiler": "compiler", "hw": "hw", "sim": "sim", "boards": "boards",
                "asic": "asic"}
 
-# (module, stripped source line, change) -> why no input can tell the mutant apart.
+# (module, stripped source line, change) -> why no input can tell the mutant apart. Where
+# one line has several mutants with the same change, a fourth element names the mutated
+# expression as ast.unparse writes it and its column in the stripped line (``Mutant.expr``),
+# e.g. "len(srt) - 1 at 32".
 _NEG_RESHAPE = "numpy takes any negative size as the unknown one: reshape(-2) is reshape(-1)"
 _MAX_INITIAL = ("max(initial=1) differs from max(initial=0) only when every value is 0 "
                 "(or there are none), and both are then below 256: the same dtype")
-EQUIVALENT: dict[tuple[str, str, str], str] = {
+_MAX_INITIAL_DOWN = ("max(initial=-1) differs from max(initial=0) only when there are no "
+                     "values (they are >= 0), and -1 and 0 are both below 256: the same dtype")
+EQUIVALENT: dict[tuple[str, ...], str] = {
+    ("compiler/balance.py",
+     "for cand in (np.clip(at - 1, 0, len(srt) - 1), np.clip(at, 0, len(srt) - 1)):",
+     "- -> +", "len(srt) - 1 at 32"):
+        "the first clip's upper bound: at = searchsorted(...) <= len(srt), so at - 1 <= "
+        "len(srt) - 1 already and a bound of len(srt) + 1 clips nothing either",
     ("compiler/balance.py", "if q == p or gap <= 1 or not assigned[q]:", "<= -> <"):
         "with a gap of 1 no integer move m has 0 < m < 1: the skipped PE offers no swap",
+    ("compiler/balance.py", "new_max = np.where((moved > 0) & (moved < gap),", "< -> <="):
+        "moving exactly the gap swaps the two loads: the pair's new max is loads[p] itself, "
+        "which the `new_max[i] < loads[p]` test below refuses as it refuses the sentinel "
+        "(and a valid move, below loads[p], still wins the argmin)",
     ("compiler/balance.py",
      "max_swaps = 4 * sum(map(len, assigned)) if max_swaps is None else max_swaps", "4 -> 3"):
         "a safety bound: every swap lowers the sum of squared loads by >= 2, and no input "
@@ -82,10 +96,14 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "the general path packs no bits into b'' and counts 0 for an empty stream too",
     ("compiler/huffman.py", 'return b"", 0', "Return deleted"):
         "the general path packs no bits into b'' and counts 0 for an empty stream too",
+    ("compiler/huffman.py", "if total == 0:", "If deleted"):
+        "the general path packs no bits into b'' and counts 0 for an empty stream too",
     ("compiler/huffman.py", "@dataclass(frozen=True, eq=False)", "False -> True"):
         "nothing compares HuffmanStream/HuffmanLayer objects with ==",
     ("compiler/huffman.py", "vdt = np.uint8 if v_all.max(initial=0) < 256 else np.uint16",
      "0 -> 1"): _MAX_INITIAL,
+    ("compiler/huffman.py", "vdt = np.uint8 if v_all.max(initial=0) < 256 else np.uint16",
+     "0 -> -1"): _MAX_INITIAL_DOWN,
     ("compiler/encode.py", "vdt = np.uint8 if vals.max(initial=0) < 256 else np.uint16",
      "0 -> 1"): _MAX_INITIAL,
     ("compiler/encode.py", "prev[0:1] = -1", "Assign deleted"):
@@ -128,6 +146,7 @@ class Mutant:
     line: int
     change: str
     source: str  # the original line, stripped
+    expr: str = ""  # the mutated expression and its column, "" for a statement
     status: str = ""  # killed / survived / timeout / equivalent
     seconds: float = 0.0
     reason: str = ""  # why equivalent
@@ -241,13 +260,16 @@ def enumerate_mutants(module: str, text: str) -> list:
     for path, kind, detail in _sites(tree):
         node = _locate(tree, path)
         line = getattr(node, "lineno", 0)
-        out.append((path, kind, detail, line, lines[line - 1].strip() if line else ""))
+        src = lines[line - 1] if line else ""
+        col = node.col_offset - (len(src) - len(src.lstrip())) if line else 0
+        expr = f"{ast.unparse(node)} at {col}" if isinstance(node, ast.expr) else ""
+        out.append((path, kind, detail, line, lines[line - 1].strip() if line else "", expr))
     return out
 
 
 def mutant_text(text: str, site) -> tuple[str, str]:
     tree = ast.parse(text)
-    path, kind, detail, _, _ = site
+    path, kind, detail = site[:3]
     change = _apply(tree, path, kind, detail)
     ast.fix_missing_locations(tree)
     return ast.unparse(tree), change
@@ -329,7 +351,7 @@ def run_module(module: str, per_module: int, seed: int, workers: list, log) -> d
     def one(job):
         k, (i, mtext, change) = job
         wdir = workers[k % len(workers)]
-        line, src = sites[i][3], sites[i][4]
+        line, src, expr = sites[i][3], sites[i][4], sites[i][5]
         target = wdir / module
         original = target.read_text()
         target.write_text(mtext)
@@ -337,8 +359,9 @@ def run_module(module: str, per_module: int, seed: int, workers: list, log) -> d
             status, took = run_tests(wdir, test_file, timeout)
         finally:
             target.write_text(original)
-        m = Mutant(module, i, line, change, src, status, round(took, 2))
-        reason = EQUIVALENT.get((module, src, change))
+        m = Mutant(module, i, line, change, src, expr, status, round(took, 2))
+        reason = EQUIVALENT.get((module, src, change, expr)) or \
+            EQUIVALENT.get((module, src, change))
         if status == "survived" and reason:
             m.status, m.reason = "equivalent", reason
         log(f"  {module}:{line} {change:<28} {m.status}")
