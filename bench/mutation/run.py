@@ -110,6 +110,12 @@ EQUIVALENT: dict[tuple[str, ...], str] = {
         "entry 0 always starts a column (new_column[0] is True): prev[0] is set to -1 below",
     ("compiler/encode.py", "prev[0:1] = -1", "1 -> 0"):
         "entry 0 always starts a column (new_column[0] is True): prev[0] is set to -1 below",
+    ("compiler/encode.py", "prev[0:1] = -1", "0 -> 1"):
+        "entry 0 always starts a column (new_column[0] is True): prev[0] is set to -1 below",
+    ("compiler/encode.py", "return max(0, (n_out - pe + n_pe - 1) // n_pe)", "0 -> -1"):
+        "for a PE that exists (0 <= pe < n_pe) and n_out >= 0 the numerator is >= 0, so the "
+        "quotient is >= 0 and max(-1, .) == max(0, .); only a PE index >= n_out + n_pe (no "
+        "such PE: every caller passes k in range(n_pe)) tells them apart",
     ("sim/golden.py", "* int(lens.max(initial=0)) + int(np.abs(m.bias).max(initial=0)))",
      "0 -> -1"): "only an empty layer has no maximum; its bound is then the bias's either way",
     ("sim/golden.py", "chunk = max(1, (1 << 22) // max(1, len(m.rows)))", "22 -> 21"):
