@@ -3,12 +3,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eiegen.arch import ArchConfig
-from eiegen.compiler.balance import (_dense_input_cycles, balance_rows, layer_row_candidates,
-                                     permute_network, spread_rows)
+from eiegen.compiler.balance import balance_rows, permute_network, spread_rows
 from eiegen.compiler.compile import compile_network
 from eiegen.compiler.encode import encode_layer, rows_of_pe
 from eiegen.compiler.examples import random_network
 from eiegen.compiler.network import Layer, Network
+from eiegen.compiler.row_order import order_rows_for_padding
+from eiegen.sim.cycle_model import estimate_cycles
 from eiegen.sim.golden import run_golden
 
 
@@ -90,28 +91,56 @@ def max_entries(indices, n_pe, rel_bits):
     return max(s.n_entries for s in encode_layer(indices, n_pe, rel_bits).pe)
 
 
+def simulated_dense_cycles(layer, perm, cfg):
+    """(busiest PE's entries, compute cycles) of ``layer`` with its rows in the order
+    ``perm``, every input non-zero: compiled plainly (no balancing) and timed by the
+    simulator's cycle model (sim/cycle_model.py, exact against the RTL), not by
+    compiler/balance.py's own prediction."""
+    idx = layer.indices[perm]
+    net = Network((Layer(weight=layer.codebook[idx], bias=layer.bias[perm],
+                         activation=layer.activation, name=layer.name,
+                         codebook=layer.codebook, indices=idx),))
+    program = compile_network(net, cfg)
+    est = estimate_cycles(program, np.ones(layer.indices.shape[1], dtype=np.int64))
+    return max(program.layers[0].entries), est.compute_cycles[0]
+
+
 def test_layer_order_is_the_fastest_candidate_that_fits():
     # Random sparse layers: the chosen order is the admissible candidate (busiest PE no
-    # more entries than interleaving's) with the fewest predicted dense-input cycles.
+    # more entries than interleaving's) with the fewest dense-input cycles, the first of
+    # interleaved, balanced, spread on ties (balance_layer_rows' docstring). The oracle
+    # builds the candidates from the public steps (balance_rows, spread_rows, then
+    # order_rows_for_padding) and times each as the simulator runs it.
     rng = np.random.default_rng(7)
-    chosen = set()
+    chosen, ties = set(), 0
     for _ in range(30):
         n_pe = int(rng.choice([2, 3, 4]))
         cfg = ArchConfig(n_pe=n_pe, rel_bits=int(rng.choice([1, 2])), queue_depth=2)
         net = random_network(rng, [int(rng.integers(8, 30)), int(rng.integers(8, 40))],
                              density=float(rng.choice([0.05, 0.2])))
-        idx = net[0].indices
+        layer = net[0]
+        idx = layer.indices
         balanced, (perm,) = permute_network(net, cfg)
         assert np.array_equal(balanced[0].indices, idx[perm])
-        limit = max_entries(idx, n_pe, cfg.rel_bits)
-        entries, cycles = _dense_input_cycles(idx[perm], cfg)
-        assert entries <= limit
-        scores = {name: _dense_input_cycles(idx[p], cfg)
-                  for name, p in layer_row_candidates(idx, n_pe, cfg.rel_bits).items()}
-        admissible = {name: c for name, (e, c) in scores.items() if e <= limit}
-        assert cycles == min(admissible.values())
-        chosen.add(min(admissible, key=lambda n: (admissible[n], list(scores).index(n))))
+        nonzero = idx != 0
+        cands = {}
+        for name, rows in (("interleaved", np.arange(len(idx))),
+                           ("balanced", balance_rows(nonzero.sum(axis=1), n_pe)),
+                           ("spread", spread_rows(nonzero, n_pe))):
+            cands[name] = rows[order_rows_for_padding(idx[rows], n_pe, cfg.rel_bits)]
+        # plain interleaving's busiest PE, as compiled
+        limit = simulated_dense_cycles(layer, np.arange(len(idx)), cfg)[0]
+        assert limit == max_entries(idx, n_pe, cfg.rel_bits)
+        scores = {name: simulated_dense_cycles(layer, p, cfg) for name, p in cands.items()}
+        admissible = [(c, k, name) for k, (name, (e, c)) in enumerate(scores.items())
+                      if e <= limit]
+        best_cycles, _, best = min(admissible)  # fewest cycles, then the first candidate
+        assert np.array_equal(perm, cands[best])
+        ties += sum(c == best_cycles and not np.array_equal(cands[n], cands[best])
+                    for c, _, n in admissible)
+        chosen.add(best)
     assert len(chosen) >= 2  # the choice is not always the same candidate
+    assert ties  # some layers have equally fast distinct candidates: the tie rule counts
 
 
 def test_spread_rows_spreads_each_column():
@@ -140,7 +169,7 @@ def test_spread_rows_properties(seed, n_pe):
     assert np.array_equal(spread_rows(nonzero, n_pe), perm)  # deterministic
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 2**32 - 1), n_pe=st.sampled_from([2, 3, 4, 8, 16]),
        depth=st.integers(1, 3), rel_bits=st.sampled_from([1, 2, 4]),
        skewed=st.booleans())
@@ -153,8 +182,13 @@ def test_balanced_program(seed, n_pe, depth, rel_bits, skewed):
         net = random_network(rng, sizes, density=float(rng.choice([0.02, 0.05, 0.1])))
     cfg = ArchConfig(n_pe=n_pe, rel_bits=rel_bits, act_depth=64, spmat_depth=4096)
     calib = rng.uniform(-1, 1, size=(8, net.n_in))
-    plain = compile_network(net, cfg, calibration=calib)
-    bal = compile_network(net, cfg, calibration=calib, balance=True)
+    # The worst-case accumulator policy: its frac_w depends on each row's sum of |w|
+    # only. The default ("saturate") bounds the calibration's partial sums in the
+    # hardware's column order, which balancing permutes for every layer but the first,
+    # so it may give one weight bit more or less (seed 27, 8 PEs, depth 2, rel_bits 2,
+    # skewed: layer 1's frac_w 17 plain, 16 balanced) and then other outputs.
+    plain = compile_network(net, cfg, calibration=calib, acc_policy="worst_case")
+    bal = compile_network(net, cfg, calibration=calib, balance=True, acc_policy="worst_case")
     for lp, lb in zip(plain.layers, bal.layers):
         # never worse than plain interleaving (entries include padding)
         assert max(lb.entries) <= max(lp.entries)
@@ -277,3 +311,24 @@ def test_a_tie_with_interleaving_keeps_the_balanced_order():
     # and PE 1 first, then the 1s: {0, 1} and {2, 3}, also 4 each. Interleaving is kept
     # only when strictly better (the docstring), so the balanced order comes back.
     assert balance_rows(np.array([1, 3, 3, 1]), 2).tolist() == [0, 2, 1, 3]
+
+
+def test_equally_good_swaps_go_to_the_lowest_pe():
+    # Rows of work [3, 4, 1, 6] on 3 PEs (PE 0 owns two rows). LPT: 6 -> PE 0, 4 -> PE 1,
+    # 3 -> PE 2, 1 -> PE 0: loads 7, 4, 3. Swapping the 6 with PE 1's 4 gives loads 5, 6,
+    # 3, with PE 2's 3 gives 4, 4, 6: both bring the busier PE of the pair to 6 (and then
+    # no swap helps). Ties go to the lowest PE, as in the LPT heap and spread_rows, so the
+    # order is reproducible from one compiler version to the next: PE 1.
+    perm = balance_rows(np.array([3, 4, 1, 6]), 3)
+    assert [sorted(perm[k::3].tolist()) for k in range(3)] == [[1, 2], [3], [0]]
+
+
+def test_spread_rows_reads_any_non_zero_as_one():
+    # ``nonzero`` is a (n_out, n_in) bool matrix; codebook indices or nested lists mean
+    # the same as their != 0: every non-zero counts one unit of work, whatever its value
+    rng = np.random.default_rng(11)
+    for n_pe in (2, 3, 4):
+        idx = rng.integers(0, 16, size=(13, 9)) * (rng.random((13, 9)) < 0.4)
+        want = spread_rows(idx != 0, n_pe)
+        assert np.array_equal(spread_rows(idx, n_pe), want)
+        assert np.array_equal(spread_rows(idx.tolist(), n_pe), want)
