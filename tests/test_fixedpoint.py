@@ -19,7 +19,7 @@ def test_signed_range():
 
 
 @SETTINGS
-@given(st.integers(-(1 << 62), (1 << 62) - 1), st.integers(2, 63))
+@given(st.integers(-(1 << 63), (1 << 63) - 1), st.integers(2, 63))
 def test_wrap_is_twos_complement(x, bits):
     expected = x % (1 << bits)
     if expected >= 1 << (bits - 1):
@@ -36,6 +36,10 @@ def test_wrap_examples():
     assert wrap(np.array([255, 256, -1]), 8).tolist() == [-1, 0, -1]
     big = np.array([-(1 << 62), (1 << 62)])
     assert wrap(big, 64).tolist() == big.tolist()
+    # 63 bits still wrap (only 64 and more leave int64 alone): 2**62 is one past the top
+    edge = np.array([1 << 62, -(1 << 62) - 1, (1 << 63) - 1])
+    assert wrap(edge, 63).tolist() == [-(1 << 62), (1 << 62) - 1, -1]
+    assert [wrap(int(v), 63) for v in edge] == [-(1 << 62), (1 << 62) - 1, -1]
 
 
 @SETTINGS

@@ -116,6 +116,12 @@ EQUIVALENT: dict[tuple[str, ...], str] = {
         "for a PE that exists (0 <= pe < n_pe) and n_out >= 0 the numerator is >= 0, so the "
         "quotient is >= 0 and max(-1, .) == max(0, .); only a PE index >= n_out + n_pe (no "
         "such PE: every caller passes k in range(n_pe)) tells them apart",
+    ("eiegen/fixedpoint.py", "return ((int(x) + half) % (1 << bits)) - half", "+ -> -"):
+        "x - half and x + half differ by 2 * half = 2**bits, a multiple of the modulus: "
+        "the same residue mod 2**bits",
+    ("eiegen/fixedpoint.py", "return ((x + half) & ((1 << bits) - 1)) - half", "+ -> -"):
+        "x - half and x + half differ by 2**bits, so their low bits (the mask) agree; an "
+        "int64 overflow wraps mod 2**64, a multiple of 2**bits, and changes none of them",
     ("sim/golden.py", "* int(lens.max(initial=0)) + int(np.abs(m.bias).max(initial=0)))",
      "0 -> -1"): "only an empty layer has no maximum; its bound is then the bias's either way",
     ("sim/golden.py", "chunk = max(1, (1 << 22) // max(1, len(m.rows)))", "22 -> 21"):
