@@ -230,6 +230,7 @@ def test_estimate_sums_and_work():
     assert est.work_bound == sum(int(work_per_pe(program, k, a).max())
                                  for k, a in enumerate(acts))
     assert 0 < est.efficiency <= 1
+    assert est.efficiency == est.work_bound / sum(est.compute_cycles)
     # overriding the queue depth changes timing, not work
     deep = estimate_cycles(program, x[0], queue_depth=16)
     assert deep.busy == est.busy and deep.cycles <= est.cycles
@@ -281,22 +282,50 @@ def test_batch_matches_layer_timing_at_every_depth(seed):
             assert work[b] == t.work_bound
 
 
-def test_batch_cycles_equal_estimate_batch():
+@pytest.mark.parametrize("options", [dict(), dict(bias_reset=1, wb_overlap=1),
+                                     dict(col_filter=1),
+                                     dict(broadcast_width=2, bias_reset=1, wb_overlap=1)])
+def test_batch_cycles_equal_estimate_batch(options):
+    # estimate_batch matches the RTL with these options (above); the work bound is the
+    # busiest PE's issue cycles for the layer's input (compiler/stats.work_per_pe)
     from eiegen.sim.cycle_model import batch_cycles
 
-    cfg = ArchConfig(n_pe=4, entries_per_word=4, rel_bits=3)
+    cfg = ArchConfig(n_pe=4, entries_per_word=4, rel_bits=3, **options)
     program, _ = make_program(7, cfg, [40, 30, 20], 0.3)
     rng = np.random.default_rng(7)
     x = program.quantize_input(rng.normal(size=(6, 40)))
     x[rng.random(x.shape) < 0.5] = 0
-    bc = batch_cycles(program, x, (1, 3, 8))
-    for d, depth in enumerate((1, 3, 8)):
+    depths = (cfg.broadcast_width, 3, 8)  # a queue holds at least one broadcast
+    bc = batch_cycles(program, x, depths)
+    for d, depth in enumerate(depths):
         est = estimate_batch(program, x, queue_depth=depth)
         assert list(bc.cycles[d]) == [e.cycles for e in est]
         assert bc.layer_cycles[d].T.tolist() == [e.layer_cycles for e in est]
+        assert bc.compute[d].T.tolist() == [e.compute_cycles for e in est]
         assert int(bc.work_bound.sum()) == sum(e.work_bound for e in est)
-    with pytest.raises(ValueError, match="queue depths"):
+    acts = [x] + run_golden(program, x)[:-1]
+    for b in range(len(x)):
+        assert bc.work_bound[:, b].tolist() == [int(work_per_pe(program, k, a[b]).max())
+                                                for k, a in enumerate(acts)]
+    # efficiency: summed work bound over summed compute cycles, at the first depth
+    # unless told
+    for d in (0, 2):
+        assert bc.efficiency(d) == bc.work_bound.sum() / bc.compute[d].sum()
+    assert bc.efficiency() == bc.efficiency(0) != bc.efficiency(2)
+    # known activations may come as lists, or one input's as 1-D arrays
+    given = batch_cycles(program, x, depths, activations=[a.tolist() for a in acts])
+    assert np.array_equal(given.cycles, bc.cycles)
+    one = batch_cycles(program, x[0], depths, activations=[a[0] for a in acts])
+    assert one.cycles.tolist() == bc.cycles[:, :1].tolist()
+    with pytest.raises(ValueError, match="queue"):
         batch_cycles(program, x, (0,))
+
+
+def test_an_estimate_without_compute_cycles_is_fully_efficient():
+    from eiegen.sim.cycle_model import CycleEstimate
+    e = CycleEstimate(cycles=0, layer_cycles=[], compute_cycles=[], busy=[], starved=[],
+                      stalled=[])
+    assert e.work_bound == 0 and e.efficiency == 1.0
 
 
 def test_counters_wrap_at_32_bits_like_the_rtl():
