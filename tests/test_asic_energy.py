@@ -133,3 +133,22 @@ def test_command_eie_takes_config_overrides(tmp_path, capsys):
     capsys.readouterr()
     assert main(["asic", "--eie", "--no-synth", "--config", str(out)]) == 2
     assert "give no --config" in capsys.readouterr().err
+
+
+def test_command_synthesis_per_pe_and_a_failed_synthesis(tmp_path, capsys, monkeypatch):
+    import eiegen.asic.synth as synth
+
+    calls = []
+
+    def failing(cfg, *, tech, per_pe):
+        calls.append(per_pe)
+        raise RuntimeError("Yosys synthesis failed (134):\nstd::bad_alloc\n...")
+
+    monkeypatch.setattr(synth, "synthesize", failing)
+    args = ["asic", "--pe", "2", "--layers", "16,12,6"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Yosys synthesis failed (134)" in err
+    assert "try --synth-per-pe" in err
+    assert main(args + ["--synth-per-pe"]) == 2 and calls == [False, True]
+    assert "try --synth-per-pe" not in capsys.readouterr().err

@@ -58,3 +58,19 @@ def test_synthesis_of_two_pes(tmp_path):
     assert r.pes[0]["queue"]["flops"] >= cfg.queue_depth * (cfg.act_bits + 8)
     table = format_synth(r)
     assert "sparse-matrix read" in table and f"{r.total['cells']}" in table
+
+
+def test_per_pe_synthesis_counts_pe0_for_every_pe(tmp_path):
+    # PE 0 and the rest in two Yosys runs (the way the 64-PE designs with bias_reset
+    # fit the WebAssembly Yosys): the same modules as one run, each PE PE 0's copy, and
+    # the same logic up to Yosys' choices per run (flop enables, gate mapping)
+    cfg = ArchConfig(n_pe=2, col_filter=1, bias_reset=1)
+    r = synthesize(cfg, workdir=tmp_path, per_pe=True)
+    assert r.method == "pe0" and (tmp_path / "yosys_pe0.log").exists()
+    assert r.pes[0] == r.pes[1] and r.pes[0]["arith"]["cells"] > 0
+    assert unit_of("eie.pe1.colmask") == (1, "pe") and "eie.pe1.colmask" in r.modules
+    assert r.units["lnzd"]["cells"] > 0 and r.units["control"]["cells"] > 0
+    assert r.total["cells"] == sum(u["cells"] for u in r.units.values())
+    whole = synthesize(cfg)
+    assert set(whole.modules) == set(r.modules)
+    assert r.total["area"] == pytest.approx(whole.total["area"], rel=0.05)

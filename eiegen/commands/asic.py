@@ -41,6 +41,11 @@ def register(sub) -> None:
     p.add_argument("--tech", default="45nm", help="technology node (default 45nm)")
     p.add_argument("--no-synth", action="store_true",
                    help="skip the Yosys synthesis (logic area and energy count as zero)")
+    p.add_argument("--synth-per-pe", action="store_true",
+                   help="synthesise PE 0 and the rest of the design in two Yosys runs and "
+                        "count PE 0 for every PE (the PEs differ only in an address "
+                        "constant); needed for 64 PEs with bias_reset, whose one-run "
+                        "synthesis exhausts the WebAssembly Yosys' memory")
     p.add_argument("--synth-json", type=Path,
                    help="reuse a synthesis report of the same config (the JSON of an earlier "
                         "`eiegen asic --json` run) instead of running Yosys")
@@ -129,7 +134,11 @@ def run(args) -> int:
         if synth.config != cfg.to_dict():
             raise CliError(f"the synthesis report in {args.synth_json} is for another config")
     elif not args.no_synth:
-        synth = synthesize(cfg, tech=args.tech)
+        try:
+            synth = synthesize(cfg, tech=args.tech, per_pe=args.synth_per_pe)
+        except RuntimeError as e:   # Yosys missing, or it stopped (e.g. out of memory)
+            hint = "" if args.synth_per_pe else "; try --synth-per-pe, or --no-synth"
+            raise CliError(f"{str(e).splitlines()[0]}{hint}") from None
     if synth is not None:
         print(format_synth(synth))
         print(f"(Yosys: {synth.seconds:.0f} s)\n")
