@@ -156,14 +156,19 @@ def layer_row_candidates(indices: np.ndarray, n_pe: int, rel_bits: int) -> dict:
             for name, perm in cands.items()}
 
 
-def balance_layer_rows(indices: np.ndarray, cfg) -> np.ndarray:
+def balance_layer_rows(indices: np.ndarray, cfg, candidates: dict | None = None) -> np.ndarray:
     """One layer's row order for the architecture ``cfg``: the candidate the cycle model
     predicts fastest for dense inputs, among those whose busiest PE has no more entries
-    than plain interleaving's (first candidate on ties)."""
+    than plain interleaving's (first candidate on ties). ``candidates``: the layer's
+    :func:`layer_row_candidates` for ``cfg.n_pe`` and ``cfg.rel_bits``, when already
+    worked out (they do not depend on the broadcast options, so a sweep over those
+    computes them once)."""
     indices = np.asarray(indices)
     limit = max(s.n_entries for s in encode_layer(indices, cfg.n_pe, cfg.rel_bits).pe)
+    if candidates is None:
+        candidates = layer_row_candidates(indices, cfg.n_pe, cfg.rel_bits)
     best = None
-    for perm in layer_row_candidates(indices, cfg.n_pe, cfg.rel_bits).values():
+    for perm in candidates.values():
         entries, cycles = _dense_input_cycles(indices[perm], cfg)
         if entries <= limit and (best is None or cycles < best[0]):
             best = (cycles, perm)

@@ -3,7 +3,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eiegen.arch import ArchConfig
-from eiegen.compiler.balance import balance_rows, permute_network, spread_rows
+from eiegen.compiler.balance import (balance_layer_rows, balance_rows, layer_row_candidates,
+                                     permute_network, spread_rows)
 from eiegen.compiler.compile import compile_network
 from eiegen.compiler.encode import encode_layer, rows_of_pe
 from eiegen.compiler.examples import random_network
@@ -332,3 +333,15 @@ def test_spread_rows_reads_any_non_zero_as_one():
         want = spread_rows(idx != 0, n_pe)
         assert np.array_equal(spread_rows(idx, n_pe), want)
         assert np.array_equal(spread_rows(idx.tolist(), n_pe), want)
+
+
+def test_given_candidates_are_the_ones_chosen_from():
+    rng = np.random.default_rng(5)
+    idx = rng.integers(0, 16, (24, 30)) * (rng.random((24, 30)) < 0.3)
+    cfg = ArchConfig(n_pe=4, col_filter=1, broadcast_width=2)
+    cands = layer_row_candidates(idx, cfg.n_pe, cfg.rel_bits)
+    # worked out once (as a sweep over options does) or inside: the same order
+    assert (balance_layer_rows(idx, cfg, cands) == balance_layer_rows(idx, cfg)).all()
+    # only the candidates given are considered: a single one is the answer
+    reverse = np.arange(len(idx))[::-1].copy()
+    assert (balance_layer_rows(idx, cfg, {"reverse": reverse}) == reverse).all()

@@ -48,14 +48,16 @@ def layer_activations(name, n_in, act_density, scale: int = 1):
     return x.astype(np.int64)
 
 
-def balanced(indices, n_pe: int = N_PE, rel_bits: int = REL_BITS, **options):
+def balanced(indices, n_pe: int = N_PE, rel_bits: int = REL_BITS, candidates=None,
+             **options):
     """The compiler's compile-time balancing (compiler/balance.py) for one layer on the
     benchmark's EIE configuration: the row assignment (interleaved, balanced by
     non-zeros, or columns spread) the cycle model predicts fastest, each PE's rows ordered
     to cut padding (compiler/row_order.py). ``options``: further config fields (the
-    broadcast options of issue 21), whose timing the choice then uses."""
+    broadcast options of issue 21), whose timing the choice then uses; ``candidates``:
+    the layer's row candidates (compiler.balance.layer_row_candidates) if known."""
     cfg = ArchConfig.eie(n_pe=n_pe, rel_bits=rel_bits, queue_depth=QUEUE_DEPTH, **options)
-    return indices[balance_layer_rows(indices, cfg)]
+    return indices[balance_layer_rows(indices, cfg, candidates)]
 
 
 def column_lengths(indices, n_pe: int = N_PE, rel_bits: int = REL_BITS):

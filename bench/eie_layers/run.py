@@ -36,10 +36,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from layers import (write_result, CLOCK_MHZ, INDEX_BITS, LAYERS, N_PE, QUEUE_DEPTH,  # noqa: E402
+from layers import (write_result, CLOCK_MHZ, INDEX_BITS, LAYERS, N_PE, QUEUE_DEPTH, REL_BITS,  # noqa: E402
                     balanced, column_lengths, layer_activations, layer_indices,
                     scaled_config)
 
+from eiegen.compiler.balance import layer_row_candidates  # noqa: E402
 from eiegen.sim.cycle_model import layer_timing  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,8 +99,10 @@ def options_rows() -> list:
         idx = layer_indices(name, n_in, n_out, wd)
         x = layer_activations(name, n_in, ad)
         row = {"layer": name, "paper_actual_us": actual}
+        # the candidates do not depend on the options: worked out once per layer
+        candidates = layer_row_candidates(idx, N_PE, REL_BITS)
         for opt, fields in OPTIONS.items():
-            issues, _, _, _ = column_lengths(balanced(idx, **fields))
+            issues, _, _, _ = column_lengths(balanced(idx, candidates=candidates, **fields))
             t = layer_timing(issues, x, N_PE, QUEUE_DEPTH, n_out,
                              width=fields.get("broadcast_width", 1),
                              col_filter=fields.get("col_filter", 0),
