@@ -338,3 +338,116 @@ def test_frac_bits_for_an_exact_half_lsb_tie():
     assert frac_bits_for(127.5 / 128, 8, 0) == 6
     assert frac_bits_for(127.49 / 128, 8, 0) == 7
     assert frac_bits_for(0.0, 8, 5) == 5 and frac_bits_for(float("nan"), 8, 3) == 3
+
+
+def test_shift_is_clamped_at_the_accumulator_width():
+    # Tiny weights and inputs in the default config (16-bit activations and weights,
+    # 32-bit accumulator), worked by hand: inputs of 1e-6 take frac_in = 34 (2**34 * 1e-6
+    # = 17180 <= 32767 < 2**35 * 1e-6); the codebook's 1e-9 would take 44 bits (2**44 *
+    # 1e-9 = 17592), the search window stops at 40, and the partial sums (2e-15 at most,
+    # 2e-15 * 2**74 = 3.8e7 < 2**31) leave that alone: frac_w = 40. The output, 2e-15,
+    # would take 63 bits, the window gives 40, and frac_in + frac_w - 40 = 34 is more
+    # than the shift a 32-bit accumulator allows (31): frac_out goes up to 74 - 31 = 43.
+    cb = np.array([0.0, 1e-9])
+    idx = np.array([[1, 1]])
+    layer = Layer(weight=cb[idx], bias=None, activation="none", codebook=cb, indices=idx)
+    cfg = ArchConfig()
+    assert (cfg.act_bits, cfg.weight_bits, cfg.acc_bits) == (16, 16, 32)
+    for policy in ("saturate", "worst_case"):
+        (fmt,) = choose_formats(Network((layer,)), cfg, np.full((1, 2), 1e-6),
+                                acc_policy=policy)
+        assert (fmt.frac_in, fmt.frac_w, fmt.frac_out) == (34, 40, 43)
+        assert fmt.shift == cfg.acc_bits - 1
+
+
+def test_calibrated_weight_bits_at_the_log2_rounding_edge():
+    # A peak one float ulp above acc_max / 2**10: log2(acc_max / need) rounds to exactly
+    # 10, but need * 2**10 exceeds acc_max, so the rule (need * 2**(frac_in + f) <=
+    # acc_max) gives frac_in + f = 9, f = 6 with frac_in = 3; checked here in exact
+    # rational arithmetic. The codebook (1.0) alone would allow 14 bits, and a million
+    # entries per row keep the worst-case proof from allowing any of 7..14 (each weight
+    # is at least 1 there: 10**6 * 2**15 > 2**31).
+    from fractions import Fraction
+
+    from eiegen.compiler.formats import _calibrated_weight_format
+    cfg = ArchConfig()
+    acc_max = (1 << (cfg.acc_bits - 1)) - 1
+    need = float(np.nextafter(acc_max / 2.0 ** 10, np.inf))
+    assert math.floor(math.log2(acc_max / need)) == 10  # the float edge
+    cb = np.array([0.0, 1.0])
+    counts = np.array([[0, 10 ** 6]])
+    f = _calibrated_weight_format(cb, counts, None, 3, need, 0, cfg)
+    fits = [g for g in range(-40, 15) if Fraction(need) * 2 ** (3 + g) <= acc_max]
+    assert f == max(fits) == 6
+
+
+def test_the_worst_case_proof_can_allow_more_bits_than_the_headroom():
+    # One weight of 1.0 and one input of 1.0: the codebook allows frac_w = 14 (2**14 <=
+    # 32767 < 2**15), and there the worst case |w| * 2**15 = 2**29 stays below 2**31, so
+    # nothing can saturate. 16 bits of headroom above the calibrated peak (1.0, times
+    # the input format's room 32767 / 2**14) would allow only frac_w = 0 (need * 2**14 =
+    # 32767 * 2**16 < 2**31, twice that is not), but the proof allows more, and the
+    # saturate policy takes the larger: 14, as worst_case does.
+    cb = np.array([0.0, 1.0])
+    idx = np.array([[1]])
+    net = Network((Layer(weight=cb[idx], bias=None, activation="none", codebook=cb,
+                         indices=idx),))
+    cfg = ArchConfig()
+    x = np.ones((1, 1))
+    assert worst_case(cb, idx, None, 14, 14, cfg) == 1 << 29
+    (sat,) = choose_formats(net, cfg, x, acc_policy="saturate", headroom_bits=16)
+    (wc,) = choose_formats(net, cfg, x, acc_policy="worst_case")
+    assert sat.frac_in == wc.frac_in == 14
+    assert sat.frac_w == wc.frac_w == 14
+
+
+def test_an_all_zero_codebook_gets_the_default_weight_bits():
+    # every format holds zero weights: the most bits, weight_bits - 1 (as the saturate
+    # policy and the input format default), and a worst case of 0, one (sign) bit
+    cfg = ArchConfig()
+    idx = np.array([[0, 0, 0], [0, 0, 0]])
+    assert choose_weight_format(np.zeros(3), idx, None, 5, cfg) == (cfg.weight_bits - 1, 1)
+    assert worst_case(np.zeros(3), idx, None, 5, cfg.weight_bits - 1, cfg) == 0
+
+
+def test_layer_formats_are_immutable_values():
+    import dataclasses
+    fmt = LayerFormat(7, 9, 5, 1.0, 2.0, 20)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fmt.frac_out = 6
+    assert len({fmt, LayerFormat(7, 9, 5, 1.0, 2.0, 20)}) == 1  # hashable, by value
+
+
+def test_formats_take_calibration_as_lists():
+    net = random_network(3, [6, 5, 4], density=0.6)
+    calib = np.random.default_rng(3).uniform(-2, 2, size=(5, 6))
+    cfg = ArchConfig()
+    assert choose_formats(net, cfg, calib.tolist()) == choose_formats(net, cfg, calib)
+
+
+def test_no_partial_sums_no_headroom_figure():
+    # zero inputs and no bias: every partial sum is 0, so there is no room to measure
+    net = random_network(0, [5, 3], density=0.5, bias=False)
+    (fmt,) = choose_formats(net, ArchConfig(), np.zeros((2, 5)))
+    assert fmt.calib_acc_peak == 0.0 and fmt.acc_headroom_bits is None
+    # every output is 0, so every format holds them: the most bits, frac_in + frac_w
+    assert fmt.calib_max_out == 0.0 and fmt.frac_out == fmt.frac_in + fmt.frac_w
+
+
+def test_a_pool_step_keeps_its_input_format():
+    # One max-pooling step (compiler/lower.py) on the pair (p1 + q1, p2 + q2): outputs
+    # p' = p1 + q1 and q' = relu(p2 + q2 - p1 - q1). Inputs (0.3, 0, 0, 1): the largest
+    # input 1.0 takes frac_in = 14 (16-bit activations); the outputs 0.3 and 0.7 (0.875
+    # with OUTPUT_MARGIN) would allow 15 (2**15 * 0.875 = 28672 <= 32767), as a plain
+    # layer gets, but a pool step keeps its input's format so that the pooled maximum is
+    # exact on the input's grid: 14.
+    from eiegen.compiler.lower import POOL_CODEBOOK, PoolStepLayer
+    idx = np.array([[1, 1, 0, 0], [2, 2, 1, 1]])
+    args = dict(weight=POOL_CODEBOOK[idx], bias=None, activation="relu",
+                codebook=POOL_CODEBOOK, indices=idx)
+    x = np.array([[0.3, 0.0, 0.0, 1.0]])
+    cfg = ArchConfig()
+    (plain,) = choose_formats(Network((Layer(**args),)), cfg, x)
+    (pool,) = choose_formats(Network((PoolStepLayer(**args),)), cfg, x)
+    assert (plain.frac_in, plain.frac_out) == (14, 15)
+    assert (pool.frac_in, pool.frac_out) == (14, 14)

@@ -122,6 +122,9 @@ EQUIVALENT: dict[tuple[str, ...], str] = {
     ("eiegen/fixedpoint.py", "return ((x + half) & ((1 << bits) - 1)) - half", "+ -> -"):
         "x - half and x + half differ by 2**bits, so their low bits (the mask) agree; an "
         "int64 overflow wraps mod 2**64, a multiple of 2**bits, and changes none of them",
+    ("compiler/formats.py", "signed_inputs = bool((x < 0).any())", "0 -> 1"):
+        "with no negative input x_neg = minimum(x, 0) is all zeros, so the two extra products "
+        "add only (signed) zeros to up and down (codebooks are finite): the same bounds",
     ("sim/golden.py", "* int(lens.max(initial=0)) + int(np.abs(m.bias).max(initial=0)))",
      "0 -> -1"): "only an empty layer has no maximum; its bound is then the bias's either way",
     ("sim/golden.py", "chunk = max(1, (1 << 22) // max(1, len(m.rows)))", "22 -> 21"):
