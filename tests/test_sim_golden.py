@@ -400,3 +400,26 @@ def test_saturation_counters_stop_at_32_bits():
     # the hardware's counter is 32 bits wide (docs/protocol.md): it stops at 2**32 - 1
     sats = [np.array([[3, (1 << 31)], [1, 0]]), np.array([[4, (1 << 31) + 5], [2, 1]])]
     assert saturation_counters(sats).tolist() == [[7, (1 << 32) - 1], [3, 1]]
+
+
+def test_accumulate_a_layer_beyond_the_chunk_budget():
+    # 2**22 + 1 entries: more products than one chunk's budget (2**22) for even one input,
+    # so every input vector is a chunk of its own, on the saturating path and on the
+    # wrapping one. No partial sum comes near 2**31 (|w * a| <= 210, 2**22 * 210 < 2**30),
+    # so the 32-bit saturating sums are the plain sums; the 16-bit wrapping ones are
+    # those modulo 2**16. Oracle: per-row float sums (exact: below 2**53).
+    from eiegen.sim.golden import accumulate
+    rng = np.random.default_rng(5)
+    n_out, n_in, batch = 8, 64, 3
+    lens = np.full(n_out, (1 << 19))
+    lens[-1] += 1
+    m = matrix(lens, rng.integers(-7, 8, lens.sum()), rng.integers(0, n_in, lens.sum()),
+               rng.integers(-100, 100, n_out))
+    a = rng.integers(-30, 31, size=(n_in, batch))
+    want = np.stack([np.bincount(m.rows, weights=m.weights * a[m.cols, b], minlength=n_out)
+                     for b in range(batch)], axis=1).astype(np.int64) + m.bias[:, None]
+    got, sat = accumulate(m, a, 32)
+    assert np.array_equal(got, want) and not sat.any()
+    wrapped, _ = accumulate(m, a, 16, saturate=False)
+    assert np.array_equal(wrapped, (want + (1 << 15)) % (1 << 16) - (1 << 15))
+    assert (want != wrapped).any()  # some sums do wrap at 16 bits

@@ -67,6 +67,10 @@ _MAX_INITIAL = ("max(initial=1) differs from max(initial=0) only when every valu
                 "(or there are none), and both are then below 256: the same dtype")
 _MAX_INITIAL_DOWN = ("max(initial=-1) differs from max(initial=0) only when there are no "
                      "values (they are >= 0), and -1 and 0 are both below 256: the same dtype")
+_EMPTY_STREAM = ("the general path packs no bits into b'' and counts 0 for an empty stream "
+                 "too")
+_ENTRY_0 = ("entry 0 always starts a column (new_column[0] is True): prev[0] is set to -1 "
+            "below")
 EQUIVALENT: dict[tuple[str, ...], str] = {
     ("compiler/balance.py",
      "for cand in (np.clip(at - 1, 0, len(srt) - 1), np.clip(at, 0, len(srt) - 1)):",
@@ -93,11 +97,11 @@ EQUIVALENT: dict[tuple[str, ...], str] = {
     ("compiler/huffman.py", "s = np.asarray(symbols, dtype=np.int64).reshape(-1)", "1 -> 2"):
         _NEG_RESHAPE,
     ("compiler/huffman.py", "if total == 0:", "0 -> -1"):
-        "the general path packs no bits into b'' and counts 0 for an empty stream too",
+        _EMPTY_STREAM,
     ("compiler/huffman.py", 'return b"", 0', "Return deleted"):
-        "the general path packs no bits into b'' and counts 0 for an empty stream too",
+        _EMPTY_STREAM,
     ("compiler/huffman.py", "if total == 0:", "If deleted"):
-        "the general path packs no bits into b'' and counts 0 for an empty stream too",
+        _EMPTY_STREAM,
     ("compiler/huffman.py", "@dataclass(frozen=True, eq=False)", "False -> True"):
         "nothing compares HuffmanStream/HuffmanLayer objects with ==",
     ("compiler/huffman.py", "vdt = np.uint8 if v_all.max(initial=0) < 256 else np.uint16",
@@ -107,11 +111,11 @@ EQUIVALENT: dict[tuple[str, ...], str] = {
     ("compiler/encode.py", "vdt = np.uint8 if vals.max(initial=0) < 256 else np.uint16",
      "0 -> 1"): _MAX_INITIAL,
     ("compiler/encode.py", "prev[0:1] = -1", "Assign deleted"):
-        "entry 0 always starts a column (new_column[0] is True): prev[0] is set to -1 below",
+        _ENTRY_0,
     ("compiler/encode.py", "prev[0:1] = -1", "1 -> 0"):
-        "entry 0 always starts a column (new_column[0] is True): prev[0] is set to -1 below",
+        _ENTRY_0,
     ("compiler/encode.py", "prev[0:1] = -1", "0 -> 1"):
-        "entry 0 always starts a column (new_column[0] is True): prev[0] is set to -1 below",
+        _ENTRY_0,
     ("compiler/encode.py", "return max(0, (n_out - pe + n_pe - 1) // n_pe)", "0 -> -1"):
         "for a PE that exists (0 <= pe < n_pe) and n_out >= 0 the numerator is >= 0, so the "
         "quotient is >= 0 and max(-1, .) == max(0, .); only a PE index >= n_out + n_pe (no "
@@ -129,6 +133,18 @@ EQUIVALENT: dict[tuple[str, ...], str] = {
      "0 -> -1"): "only an empty layer has no maximum; its bound is then the bias's either way",
     ("sim/golden.py", "chunk = max(1, (1 << 22) // max(1, len(m.rows)))", "22 -> 21"):
         "the chunk size bounds memory only: every chunk computes the same sums",
+    ("sim/golden.py",
+     "bound = (int(np.abs(m.weights).max(initial=0)) * int(np.abs(a).max(initial=0))",
+     "0 -> -1", "0 at 75"):
+        "|a| >= 0, so initial=-1 differs only for no activations at all (an empty batch or "
+        "no inputs), where no row has a product: both bounds are then at most the bias's "
+        "(< 2**55), below 2**62, and the same path runs on nothing",
+    ("sim/golden.py", "chunk = max(1, (1 << 22) // max(1, len(m.rows)))", "// -> *"):
+        "the chunk size bounds memory only: one chunk of the whole batch gives the same sums",
+    ("sim/golden.py", "chunk = max(1, (1 << 22) // max(1, len(m.rows)))", "<< -> >>"):
+        "1 >> 22 is 0, so every chunk is one input vector (max(1, 0)): the same sums, slower",
+    ("sim/golden.py", "outs.append(a[:, 0] if single else a.T)", "0 -> -1"):
+        "a single input vector is a batch of one column: a[:, -1] is a[:, 0]",
     ("sim/golden.py", "exact = bound < 1 << 62", "1 -> 0"):
         "every row then takes the ordered loop, which gives the same sums (slower)",
     ("sim/golden.py", "exact = bound < 1 << 62", "1 -> 2"):
