@@ -168,11 +168,12 @@ def parse_stat(stat: dict, cfg_dict: dict, tech="45nm", top: str = "eie") -> Syn
     return SynthReport(cfg_dict, tech.name, modules, units, pes, total, types)
 
 
-def _yosys(work: Path, name: str, commands: list, timeout: float, log: str) -> dict:
+def _yosys(work: Path, name: str, commands: list, timeout: float, log: str,
+           verilog: str = "eie.v") -> dict:
     """Run the Yosys script ``name``.ys (log ``log``, statistics ``name``.json and
-    ``name``.txt) in ``work`` on ``eie.v`` with the SRAM black box; returns the
+    ``name``.txt) in ``work`` on ``verilog`` with the SRAM black box; returns the
     ``stat -json`` of the result."""
-    script = "\n".join(["read_verilog -lib sram_blackbox.v", "read_verilog eie.v",
+    script = "\n".join(["read_verilog -lib sram_blackbox.v", f"read_verilog {verilog}",
                         *commands, "opt_clean -purge",
                         f"tee -q -o {name}.json stat -json",
                         f"tee -q -o {name}.txt stat"]) + "\n"
@@ -185,6 +186,28 @@ def _yosys(work: Path, name: str, commands: list, timeout: float, log: str) -> d
         raise RuntimeError(f"Yosys synthesis failed ({result.returncode}):\n"
                            f"{result.stderr[-2000:]}\n{tail}")
     return json.loads((work / f"{name}.json").read_text())
+
+
+def _modules_under(verilog: str, prefix: str) -> str:
+    """The module definitions (with their attribute lines) of ``verilog`` whose name is
+    ``prefix`` or starts with ``prefix.``: PE 0 alone, so that Yosys does not hold the
+    other 63 PEs while it synthesises it."""
+    out, pending, keep = [], [], False
+    for line in verilog.splitlines(keepends=True):
+        if line.startswith("module "):
+            name = line[len("module "):].split("(")[0].strip().lstrip("\\")
+            keep = name == prefix or name.startswith(prefix + ".")
+            if keep:
+                out += pending
+        if line.startswith("(*") and not keep:
+            pending.append(line)
+            continue
+        if keep:
+            out.append(line)
+        if line.startswith("endmodule"):
+            keep = False
+        pending = []
+    return "".join(out)
 
 
 def _replicate_pe0(pe_stat: dict, top_stat: dict, n_pe: int) -> dict:
@@ -224,8 +247,10 @@ def synthesize(cfg, *, tech="45nm", workdir=None, timeout: float = 3600,
         (work / "eie.v").write_text(design.logic)
         (work / "sram_blackbox.v").write_text(_BLACKBOX)
         if per_pe:
+            (work / "pe0.v").write_text(_modules_under(design.logic, "eie.pe0"))
             pe = _yosys(work, "pe0", ["hierarchy -check -top eie.pe0",
-                                      "synth -top eie.pe0"], timeout, "yosys_pe0.log")
+                                      "synth -top eie.pe0"], timeout, "yosys_pe0.log",
+                        verilog="pe0.v")
             rest = _yosys(work, "rest", ["blackbox eie.pe*", "hierarchy -check -top eie",
                                          "synth -top eie"], timeout, "yosys_rest.log")
             stat = _replicate_pe0(pe, rest, cfg.n_pe)
