@@ -31,16 +31,29 @@ def formal_missing() -> str:
     return ""
 
 
-def prove(top, ports, workdir, *, depth: int, induction: bool = False) -> str:
+def prove(top, ports, workdir, *, depth: int, induction: bool = False,
+          free_memories: bool = False) -> str:
     """Check ``top``'s assertions for ``depth`` cycles from reset (bounded model
     checking) and, with ``induction``, by ``depth``-induction too (then they hold in
     every cycle). Raises AssertionError with the solver's log on a counterexample;
-    returns the log."""
+    returns the log.
+
+    ``free_memories``: every memory starts with arbitrary contents (its initial image is
+    dropped), so a memory the design does not write is a symbolic constant; a spec reads
+    it through a read port of its own. The solver then sees it as an SMT array, and
+    reasons about reads at equal addresses without splitting on every address (the same
+    contents as registers behind multiplexers made the proofs grow exponentially with
+    the depth)."""
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     (work / "top.il").write_text(rtlil.convert(top, ports=ports))
-    # memory -nordff: clocked read ports become registers, which write_smt2 needs
-    script = ("read_rtlil top.il; prep -top top; memory -nordff; chformal -lower; "
+    # memory -nordff: clocked read ports become registers, which write_smt2 needs;
+    # free_memories keeps the memories (memory_nordff splits the read registers off) so
+    # that write_smt2 writes them as arrays
+    script = ("read_rtlil top.il; "
+              + ("delete t:$meminit_v2; prep -top top; memory_nordff; " if free_memories
+                 else "prep -top top; memory -nordff; ")
+              + "chformal -lower; "
               "async2sync; dffunmap; "
               "write_smt2 -wires top.smt2")
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep
