@@ -17,8 +17,9 @@ with ``N`` PEs, ``W = cfg.broadcast_width``, ``R_in = ceil(n_in / N)`` and
 * a PE issues the entries (padding included) of its columns of non-zero inputs, a
   merged padding entry together with the entry after it (``cfg.merge_padding``): one
   codebook read, one multiply-accumulate, one accumulator read and one write per issue;
-  with ``cfg.bias_reset`` also one bias read per issue (the ``m_`` stage reads the row's
-  bias with its accumulator, hw/arith.py ``bias_rd``);
+  with ``cfg.bias_reset`` also one bias read per row the layer's issues touch (the
+  ``m_`` stage reads a row's bias for its first issue of the layer only, hw/arith.py
+  ``bias_rd``; padding that is issued touches its row too, merged padding does not);
 * the sparse-matrix memory is read when the issued entry's word differs from the word
   its read port holds (hw/spmat.py); the held word carries over columns, layers and
   inferences, and is forgotten when the host writes the sparse-matrix memory;
@@ -211,11 +212,43 @@ def inference_events(program, x_int, *, held=None, cycles: bool = True, activati
         spmat, held = _spmat_fetches_all(ptr[:, nz], ptr[:, nz + 1], cfg.entries_per_word,
                                          held)
         cols, taken, broadcasts = _broadcast(cfg, ptr, nz)
-        reads, writes = _memory_events(cfg, k, macs, spmat, taken, rows_in, rows_out)
+        first = _rows_touched(program, k, a != 0) if cfg.bias_reset else None
+        reads, writes = _memory_events(cfg, k, macs, spmat, taken, rows_in, rows_out,
+                                       first)
         out.append(LayerEvents(k, lp.n_in, lp.n_out, broadcasts, rows_in, macs, spmat,
                                reads, writes, None if timing is None else int(timing[k]),
                                columns=len(cols)))
     return out, held
+
+
+def _issued_rows(program, layer: int) -> list:
+    """Per PE ``(column, local row)`` of every issued entry of ``layer`` (merged padding
+    left out: it issues with the entry after it and writes no row), cached on the
+    program. The row is the running sum of ``z + 1`` from the column's start, padding
+    counted (hw/arith.py ``d_row``)."""
+    from eiegen.compiler.stats import merged_entries
+    cache = program.__dict__.setdefault("_events_rows", {})
+    if layer not in cache:
+        cfg, n_in = program.cfg, program.layers[layer].n_in
+        out = []
+        for k in range(cfg.n_pe):
+            ptr = program.layer_pointers(layer, k)
+            v, z = program.pe_entries(k)
+            lo, hi = int(ptr[0]), int(ptr[-1])
+            lengths = np.diff(ptr)
+            col = np.repeat(np.arange(n_in), lengths)
+            cursor = np.cumsum(np.asarray(z[lo:hi], dtype=np.int64) + 1)
+            start = np.repeat(np.concatenate(([0], cursor))[ptr[:-1] - lo], lengths)
+            issued = ~merged_entries(cfg, ptr, v[lo:], z[lo:])
+            out.append((col[issued], (cursor - start - 1)[issued]))
+        cache[layer] = out
+    return cache[layer]
+
+
+def _rows_touched(program, layer: int, nonzero) -> np.ndarray:
+    """Per PE, the rows the issues of the columns ``nonzero`` (bool, n_in) touch."""
+    return np.array([len(np.unique(rows[nonzero[col]]))
+                     for col, rows in _issued_rows(program, layer)], dtype=np.int64)
 
 
 def _broadcast(cfg, ptr, nz):
@@ -234,8 +267,10 @@ def _broadcast(cfg, ptr, nz):
     return cols, taken, broadcasts
 
 
-def _memory_events(cfg, layer: int, macs, spmat, taken, rows_in: int, rows_out: int):
-    """Per-PE ``(reads, writes)`` of every memory of :func:`memory_geometry` in a layer."""
+def _memory_events(cfg, layer: int, macs, spmat, taken, rows_in: int, rows_out: int,
+                   first=None):
+    """Per-PE ``(reads, writes)`` of every memory of :func:`memory_geometry` in a layer
+    (``first``: with ``bias_reset``, the rows the layer's issues touch, per PE)."""
     n = cfg.n_pe
 
     def per_pe(v):
@@ -243,8 +278,9 @@ def _memory_events(cfg, layer: int, macs, spmat, taken, rows_in: int, rows_out: 
 
     # issues read (and write) the accumulators; write-back reads them; the preload writes
     acc_reads, acc_writes = macs + rows_out, macs + (0 if cfg.bias_reset else rows_out)
-    # bias: the preload pass, or (bias_reset) every issue and every written-back row
-    bias = macs + rows_out if cfg.bias_reset else per_pe(rows_out)
+    # bias: the preload pass, or (bias_reset) each touched row's first issue and every
+    # written-back row
+    bias = first + rows_out if cfg.bias_reset else per_pe(rows_out)
     reads = {"ptr_even": taken.copy(), "ptr_odd": taken.copy(), "spmat": spmat,
              "codebook": macs.copy(), "accumulators": acc_reads, "bias": bias,
              "act": per_pe(rows_in), "queue": taken.copy(), "layers": 1}
@@ -259,7 +295,7 @@ def _memory_events(cfg, layer: int, macs, spmat, taken, rows_in: int, rows_out: 
         banks = [("accumulators", "accumulators1")[b] for b in (layer % 2, 1 - layer % 2)]
         reads[banks[1]], writes[banks[1]] = per_pe(0), per_pe(0)
         reads[banks[0]], writes[banks[0]] = acc_reads, acc_writes
-        reads["bias"], reads["bias_wb"] = macs.copy(), per_pe(rows_out)
+        reads["bias"], reads["bias_wb"] = first.copy(), per_pe(rows_out)
         writes["bias_wb"] = per_pe(0)
     return reads, writes
 

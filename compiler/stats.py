@@ -28,9 +28,19 @@ def merged_padding(cfg, ptr, v, z) -> np.ndarray:
     """
     ptr = np.asarray(ptr, dtype=np.int64)
     n_cols = len(ptr) - 1
+    col = np.repeat(np.arange(n_cols), np.diff(ptr))
+    return np.bincount(col[merged_entries(cfg, ptr, v, z)], minlength=n_cols).astype(np.int64)
+
+
+def merged_entries(cfg, ptr, v, z) -> np.ndarray:
+    """Which entries of the columns ``ptr`` (bool, one per entry from ``ptr[0]`` to
+    ``ptr[-1]``) are merged padding: :func:`merged_padding`'s rule, entry by entry."""
+    ptr = np.asarray(ptr, dtype=np.int64)
+    n_cols = len(ptr) - 1
     per_word = cfg.entries_per_word
+    merged = np.zeros(int(ptr[-1] - ptr[0]), dtype=bool)
     if not cfg.merge_padding or per_word < 3 or ptr[-1] == ptr[0]:  # as hw/spmat.py
-        return np.zeros(n_cols, dtype=np.int64)
+        return merged
     base = int(ptr[0])
     lengths = np.diff(ptr)
     col = np.repeat(np.arange(n_cols), lengths)
@@ -42,8 +52,12 @@ def merged_padding(cfg, ptr, v, z) -> np.ndarray:
            & (slot != 0) & (slot != per_word - 1) & (t <= lengths[col] - 3))
     edges = np.diff(np.concatenate([[0], can.astype(np.int8), [0]]))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return np.bincount(col[starts], weights=(ends - starts + 1) // 2,
-                       minlength=n_cols).astype(np.int64)
+    # in a run of mergeable entries the first, third, ... merge (each with the next)
+    run = ends - starts
+    pos = np.arange(run.sum()) - np.repeat(np.cumsum(run) - run, run)
+    at = np.repeat(starts, run) + pos
+    merged[at[pos % 2 == 0]] = True
+    return merged
 
 
 def column_issues(program, layer: int) -> np.ndarray:

@@ -37,11 +37,12 @@ class ArithmeticUnit(wiring.Component):
 
     With ``cfg.bias_reset`` there is no preload: a valid bit per accumulator row
     (``touched``, cleared by ``clear``, set by every write of ``w_``) says whether the
-    row holds a sum of this layer. ``m_`` reads the row's bias (``bias_rd``, local row
-    address; the activation unit adds the layer's bias base) together with the
-    accumulator and samples the row's bit; ``x_`` adds the product to the bias when the
-    bit is clear (and no bypass applies), the same value a preloaded accumulator would
-    hold. ``acc_rd`` likewise returns the bias for a row no entry touched.
+    row holds a sum of this layer. ``m_`` samples the row's bit with the accumulator read
+    and, only for the row's first entry of the layer (bit clear and no entry of the row
+    in ``x_`` or ``w_``), reads its bias (``bias_rd``, local row address; the activation
+    unit adds the layer's bias base); ``x_`` adds the product to the bias when the bit
+    is clear and no bypass applies, the same value a preloaded accumulator would hold.
+    ``acc_rd`` likewise returns the bias for a row no entry touched.
     """
 
     latency = 3
@@ -115,24 +116,35 @@ class ArithmeticUnit(wiring.Component):
         # x_: add, bypassing the two sums not yet in the memory when the read was made;
         # which one (if any) is decided in m_, from the entries then in x_ and w_
         hit_w, hit_v = Signal(), Signal()
-        m.d.sync += [hit_w.eq(x_valid & (x_row == m_row)), hit_v.eq(w_valid & (w_row == m_row))]
+        m_hit_x, m_hit_w = Signal(), Signal()
+        m.d.comb += [m_hit_x.eq(x_valid & (x_row == m_row)), m_hit_w.eq(w_valid & (w_row == m_row))]
+        m.d.sync += [hit_w.eq(m_hit_x), hit_v.eq(m_hit_w)]
+        # bias_reset: the bias is read only for a row's first entry of the layer, i.e. a
+        # row neither marked touched nor in flight in x_ or w_ (exactly the rows written
+        # but not yet marked, whose sums the bypass supplies): one read per row the layer
+        # touches instead of one per entry (docs/asic.md: the per-entry read cost more
+        # energy than the preload pass it replaces)
+        in_flight = m_hit_x | m_hit_w
         stored = acc_rp.data
         if cfg.wb_overlap:
             m.submodules.acc1 = self.acc1
-            stored = self._banks(m, acc_rp, acc_wp, m_valid, m_row, w_valid, w_row, w_sum)
+            stored = self._banks(m, acc_rp, acc_wp, m_valid, m_row, w_valid, w_row, w_sum,
+                                 in_flight)
         elif cfg.bias_reset:
             # touched[r]: row r was written in this layer; sampled with the accumulator
             # read (m_ or write-back), so it sees the writes the memory read sees, and
             # the bypass covers the two that it does not
             touched = Signal(cfg.act_depth)
-            x_touched = Signal()
+            x_touched, m_touched = Signal(), Signal()
             read_row = Mux(self.acc_rd.en, self.acc_rd.addr, m_row)
-            m.d.sync += x_touched.eq(touched.bit_select(read_row, 1))
+            m.d.comb += m_touched.eq(touched.bit_select(read_row, 1))
+            m.d.sync += x_touched.eq(m_touched)
             with m.If(self.clear):
                 m.d.sync += touched.eq(0)
             with m.Elif(w_valid):
                 m.d.sync += touched.bit_select(w_row, 1).eq(1)
-            m.d.comb += [self.bias_rd.en.eq(m_valid), self.bias_rd.addr.eq(m_row)]
+            m.d.comb += [self.bias_rd.en.eq(m_valid & ~m_touched & ~in_flight),
+                         self.bias_rd.addr.eq(m_row)]
             stored = Mux(x_touched, acc_rp.data, self.bias_rd.data)
         base = Mux(hit_w, w_sum, Mux(hit_v, v_sum, stored))
         # Saturating add (docs/fixed-point.md): base and x_prod both fit acc_bits, so their
@@ -176,7 +188,7 @@ class ArithmeticUnit(wiring.Component):
         ]
         return m
 
-    def _banks(self, m, rp0, wp0, m_valid, m_row, w_valid, w_row, w_sum):
+    def _banks(self, m, rp0, wp0, m_valid, m_row, w_valid, w_row, w_sum, in_flight):
         """``wb_overlap``: two accumulator banks, each with a valid bit per row. The
         layer's entries read and write bank ``layer % 2`` (``m_`` / ``w_``), the
         write-back reads bank ``wb_bank`` through ``acc_rd`` in the same cycles: the two
@@ -189,7 +201,9 @@ class ArithmeticUnit(wiring.Component):
         touched = [Signal(cfg.act_depth, name=f"touched{b}") for b in range(2)]
         x_bank, x_touched = Signal(), Signal()      # sampled with the m_ read
         rd_bank, rd_touched = Signal(), Signal()    # sampled with the write-back read
-        m.d.sync += [x_bank.eq(bank), x_touched.eq(Array(touched)[bank].bit_select(m_row, 1)),
+        m_touched = Signal()
+        m.d.comb += m_touched.eq(Array(touched)[bank].bit_select(m_row, 1))
+        m.d.sync += [x_bank.eq(bank), x_touched.eq(m_touched),
                      rd_bank.eq(self.wb_bank),
                      rd_touched.eq(Array(touched)[self.wb_bank].bit_select(self.acc_rd.addr, 1))]
         for b in range(2):
@@ -203,7 +217,8 @@ class ArithmeticUnit(wiring.Component):
                 m.d.sync += touched[b].eq(0)
             with m.Elif(w_valid & mine):
                 m.d.sync += touched[b].bit_select(w_row, 1).eq(1)
-        m.d.comb += [self.bias_rd.en.eq(m_valid), self.bias_rd.addr.eq(m_row),
+        m.d.comb += [self.bias_rd.en.eq(m_valid & ~m_touched & ~in_flight),
+                     self.bias_rd.addr.eq(m_row),
                      self.acc_rd.data.eq(Mux(rd_bank, rps[1].data, rps[0].data)),
                      self.acc_rd_touched.eq(rd_touched)]
         return Mux(x_touched, Mux(x_bank, rps[1].data, rps[0].data), self.bias_rd.data)

@@ -6,7 +6,8 @@ from eiegen.arch import ArchConfig
 from eiegen.compiler.compile import compile_network
 from eiegen.compiler.examples import random_network
 from eiegen.compiler.stats import (column_issues, column_lengths, format_stats, layer_stats,
-                                   merged_padding, program_stats, work_bound, work_per_pe)
+                                   merged_entries, merged_padding, program_stats, work_bound,
+                                   work_per_pe)
 from eiegen.sim.golden import layer_matrix
 
 from reference_models import reference_issue_cycles
@@ -102,6 +103,10 @@ def test_merged_padding_runs():
     # the same column starting in slot 6 crosses a word: offsets 1 (slot 7) and 2 (slot 0)
     # cannot merge, offset 3 (slot 1) merges 4, offset 5 merges 6
     assert merged_padding(cfg, [6, 14], v, z).tolist() == [2]
+    # entry by entry (asic/events: a merged entry writes no row)
+    assert np.flatnonzero(merged_entries(cfg, [0, 8], v, z)).tolist() == [1, 3, 5]
+    assert np.flatnonzero(merged_entries(cfg, [6, 14], v, z)).tolist() == [3, 5]
+    assert not merged_entries(cfg.replace(merge_padding=0), [0, 8], v, z).any()
 
 
 def test_layer_stats_parts_and_totals():
