@@ -76,10 +76,11 @@ def test_options_memories_and_their_energy():
         assert layer["total"] == pytest.approx(sum(layer["by_unit"].values()))
         ev = layer["events"]
         w, d = memory_geometry(ArchConfig(n_pe=2, **OPTIONS))["bias"]
-        # bias_reset: the bias is read by every issue
+        # bias_reset: the bias is read once per row the issues touch (its first issue),
+        # so at most once per MAC and never for an untouched layer
         assert layer["by_memory"]["bias"] == pytest.approx(
             sum(ev["reads"]["bias"]) * t.sram_read_pj(w, d))
-        assert sum(ev["reads"]["bias"]) == layer["macs"]
+        assert 0 < sum(ev["reads"]["bias"]) <= layer["macs"]
     # the same work: the options change how it is fetched, not the MACs
     assert [la["macs"] for la in plain["inferences"][0]["layers"]] == \
         [la["macs"] for la in report["inferences"][0]["layers"]]
