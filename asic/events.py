@@ -224,23 +224,20 @@ def inference_events(program, x_int, *, held=None, cycles: bool = True, activati
 def _issued_rows(program, layer: int) -> list:
     """Per PE ``(column, local row)`` of every issued entry of ``layer`` (merged padding
     left out: it issues with the entry after it and writes no row), cached on the
-    program. The row is the running sum of ``z + 1`` from the column's start, padding
-    counted (hw/arith.py ``d_row``)."""
+    program (rows as hw/arith.py ``d_row``: :func:`~eiegen.compiler.encode.entry_rows`)."""
+    from eiegen.compiler.encode import entry_rows
     from eiegen.compiler.stats import merged_entries
     cache = program.__dict__.setdefault("_events_rows", {})
     if layer not in cache:
-        cfg, n_in = program.cfg, program.layers[layer].n_in
+        cfg = program.cfg
         out = []
         for k in range(cfg.n_pe):
             ptr = program.layer_pointers(layer, k)
             v, z = program.pe_entries(k)
-            lo, hi = int(ptr[0]), int(ptr[-1])
-            lengths = np.diff(ptr)
-            col = np.repeat(np.arange(n_in), lengths)
-            cursor = np.cumsum(np.asarray(z[lo:hi], dtype=np.int64) + 1)
-            start = np.repeat(np.concatenate(([0], cursor))[ptr[:-1] - lo], lengths)
+            lo = int(ptr[0])
+            col, row = entry_rows(ptr, z[lo:])
             issued = ~merged_entries(cfg, ptr, v[lo:], z[lo:])
-            out.append((col[issued], (cursor - start - 1)[issued]))
+            out.append((col[issued], row[issued]))
         cache[layer] = out
     return cache[layer]
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PESlice", "EncodedLayer", "encode_layer", "decode_layer", "rows_of_pe"]
+__all__ = ["PESlice", "EncodedLayer", "encode_layer", "decode_layer", "entry_rows",
+           "rows_of_pe"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,15 +114,28 @@ def encode_layer(indices: np.ndarray, n_pe: int, rel_bits: int) -> EncodedLayer:
     return EncodedLayer(n_out=n_out, n_in=n_in, rel_bits=rel_bits, pe=tuple(slices))
 
 
-def decode_slice(s: PESlice, n_in: int):
-    """Local rows, columns and codebook indices of the real (non-padding) entries."""
-    lengths = np.diff(s.ptr)
-    cols = np.repeat(np.arange(n_in), lengths)
-    step = s.z.astype(np.int64) + 1
-    cursor = np.cumsum(step)
+def entry_rows(ptr, z):
+    """``(column, local row)`` of every entry of one PE's slice of a layer, padding
+    included: the row is the running sum of ``z + 1`` from the column's start, minus one
+    (what the arithmetic unit's row cursor computes, hw/arith.py ``d_row``). ``ptr``: the
+    slice's column pointers (they may start above 0, e.g. a layer inside a program's
+    memory image); ``z``: the relative indices from entry ``ptr[0]`` on."""
+    ptr = np.asarray(ptr, dtype=np.int64)
+    ptr = ptr - ptr[0]
+    lengths = np.diff(ptr)
+    cols = np.repeat(np.arange(len(lengths)), lengths)
+    cursor = np.cumsum(np.asarray(z[:ptr[-1]], dtype=np.int64) + 1)
     # Restart the cursor at -1 at each column's first entry.
-    start_offset = np.repeat(np.concatenate(([0], cursor))[s.ptr[:-1]], lengths)
-    lrow = cursor - start_offset - 1
+    start_offset = np.repeat(np.concatenate(([0], cursor))[ptr[:-1]], lengths)
+    return cols, cursor - start_offset - 1
+
+
+def decode_slice(s: PESlice, n_in: int):
+    """Local rows, columns and codebook indices of the real (non-padding) entries of a
+    slice of ``n_in`` columns."""
+    if len(s.ptr) != n_in + 1:
+        raise ValueError(f"a slice of {n_in} columns has {n_in + 1} pointers, got {len(s.ptr)}")
+    cols, lrow = entry_rows(s.ptr, s.z)
     real = s.v != 0
     return lrow[real], cols[real], s.v[real].astype(np.int64)
 

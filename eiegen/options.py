@@ -66,3 +66,24 @@ def int_list(lo: int = 1, hi: int = 1 << 20, min_items: int = 1):
 
     parse.__name__ = "list"
     return parse
+
+
+def config_setting(text: str) -> tuple:
+    """An argparse ``type`` for ``FIELD=VALUE``: a config field (:class:`ArchConfig`) and
+    an integer in its range (:func:`eiegen.arch.field_range`, the table the config itself
+    checks against), parsed by :func:`number`; returns ``(field, value)``."""
+    from eiegen.arch import ConfigError, field_range
+
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE such as col_filter=1, got "
+                                         f"{text!r}")
+    try:
+        lo, hi, what = field_range(name)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    try:
+        return name, number(int, lo, hi, what=what)(value.strip())
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{name}: {e}") from None

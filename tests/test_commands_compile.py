@@ -93,8 +93,9 @@ def test_set_changes_any_config_field_after_the_others(capsys, tmp_path):
 @pytest.mark.parametrize("setting, fragments", [
     ("colfilter=1", ["unknown config field 'colfilter'", "known fields:", "col_filter",
                      "wb_overlap"]),
-    ("col_filter=2", ["col_filter (", "must be an integer in 0..1, got '2'"]),
-    ("broadcast_width=two", ["broadcast_width (", "1..4", "got 'two'"]),
+    ("col_filter=2", ["col_filter: expected an integer from 0 up to 1 (", "got '2'"]),
+    ("broadcast_width=two", ["broadcast_width: expected an integer from 1 up to 4",
+                             "got 'two'"]),
     ("col_filter", ["expected FIELD=VALUE", "got 'col_filter'"]),
 ])
 def test_set_refuses_an_unknown_field_or_a_bad_value_in_one_line(capsys, setting,

@@ -3,7 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eiegen.compiler.encode import decode_layer, decode_slice, encode_layer, rows_of_pe
+from eiegen.compiler.encode import (decode_layer, decode_slice, encode_layer, entry_rows,
+                                   rows_of_pe)
 from eiegen.compiler.examples import random_indices
 
 from reference_models import reference_encode_pe
@@ -102,6 +103,22 @@ def test_decode_slice_returns_real_entries():
     s = encode_layer(np.array(col)[:, None], 1, 4).pe[0]
     rows, cols, v = decode_slice(s, 1)
     assert rows.tolist() == [2, 3, 22] and cols.tolist() == [0, 0, 0] and v.tolist() == [1, 2, 3]
+
+
+def test_entry_rows_counts_padding_and_restarts_per_column():
+    # column 0: rows 2, 3 and, after a padding entry (z = 15, row 18), row 22; column 1
+    # empty; column 2: row 0
+    idx = np.zeros((23, 3), dtype=np.int64)
+    idx[[2, 3, 22], 0] = [1, 2, 3]
+    idx[0, 2] = 4
+    s = encode_layer(idx, 1, 4).pe[0]
+    cols, rows = entry_rows(s.ptr, s.z)
+    assert cols.tolist() == [0, 0, 0, 0, 2] and rows.tolist() == [2, 3, 19, 22, 0]
+    # a layer that starts inside a memory image: pointers offset, z from ptr[0] on
+    shifted = np.asarray(s.ptr) + 7
+    assert [a.tolist() for a in entry_rows(shifted, s.z)] == [cols.tolist(), rows.tolist()]
+    with pytest.raises(ValueError, match="a slice of 2 columns has 3 pointers, got 4"):
+        decode_slice(s, 2)
 
 
 def test_decode_into_a_larger_shape():

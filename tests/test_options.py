@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from eiegen.options import int_list, number
+from eiegen.options import config_setting, int_list, number
 
 
 @pytest.mark.parametrize("text", ["nan", "inf", "-inf", "0", "-1", "3601", "x", ""])
@@ -29,3 +29,20 @@ def test_int_list():
     for bad in ("a,b", "16", "0,4", "-3,4", ""):
         with pytest.raises(argparse.ArgumentTypeError):
             int_list(1, 1 << 16, min_items=2)(bad)
+
+
+def test_config_setting_parses_a_field_and_its_value_in_range():
+    assert config_setting(" broadcast_width = 3") == ("broadcast_width", 3)
+    assert config_setting("col_filter=0") == ("col_filter", 0)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("colfilter=1", r"unknown config field 'colfilter'; known fields: .*col_filter"),
+    ("col_filter=2", r"col_filter: expected an integer from 0 up to 1 \(.*\), got '2'"),
+    ("broadcast_width=5", r"broadcast_width: .* from 1 up to 4 .*got '5'"),
+    ("queue_depth=1.5", r"queue_depth: expected an integer .*got '1.5'"),
+    ("col_filter", r"expected FIELD=VALUE such as col_filter=1, got 'col_filter'"),
+])
+def test_config_setting_refuses(text, message):
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        config_setting(text)

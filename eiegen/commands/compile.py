@@ -9,7 +9,7 @@ import numpy as np
 
 from eiegen.arch import ArchConfig
 from eiegen.compiler.formats import ACC_HEADROOM_BITS
-from eiegen.options import number
+from eiegen.options import config_setting, number
 from eiegen.safeload import check_samples, load_arrays
 
 
@@ -27,32 +27,6 @@ def add_config_args(p) -> None:
                    help="set any config field (e.g. --set col_filter=1 --set "
                         "broadcast_width=2; repeatable), after --config, --pe and "
                         "--queue-depth")
-
-
-def config_setting(text: str) -> tuple:
-    """An argparse ``type`` for ``FIELD=VALUE``: a config field (:class:`ArchConfig`) and
-    an integer in its range (:func:`eiegen.arch.field_range`); ``(field, value)``."""
-    import argparse
-
-    from eiegen.arch import ConfigError, field_range
-
-    name, sep, value = text.partition("=")
-    name = name.strip()
-    if not sep:
-        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE such as col_filter=1, got "
-                                         f"{text!r}")
-    try:
-        lo, hi, what = field_range(name)
-    except ConfigError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    try:
-        parsed = int(value.strip())
-    except ValueError:
-        parsed = None
-    if parsed is None or not lo <= parsed <= hi:
-        raise argparse.ArgumentTypeError(f"{name} ({what}) must be an integer in {lo}..{hi}, "
-                                         f"got {value.strip()!r}")
-    return name, parsed
 
 
 def config_from_args(args, default: ArchConfig | None = None) -> ArchConfig:
