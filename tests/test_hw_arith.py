@@ -103,19 +103,22 @@ def test_accumulate_with_bypass(bubbles, acc_bits):
     assert sum(seen) == sum(saturations)
 
 
-def test_accumulator_saturates_and_flags_each_clamp():
-    # 8x8-bit products of 127*127 = 16129 into 16 bits: the third addition clamps to
-    # 32767, the fourth and fifth stay there, then -127 * 127 three times leaves
-    # 32767 - 48387 = -15620 (a wrapping adder would give 5*16129 - 3*16129 = 32258).
-    # The last three go the other way: -15620 - 16129 = -31749, then two clamp at -32768.
-    cfg = ArchConfig(act_bits=8, weight_bits=8, acc_bits=16, act_depth=2)
+# Eleven 8x8-bit products into row 0 of a 16-bit accumulator: 127 * 127 five times, then
+# -127 * 127 three times, then 127 * 127 three times (codebook entries 1 and 2)
+ONE_ROW_ACTS = [127] * 5 + [-127] * 3 + [127] * 3
+ONE_ROW_VS = [1] * 8 + [2] * 3
+
+
+def run_one_row(acc_saturate: int):
+    """The entries above, one per cycle, every one a column's first into row 0; returns
+    (the unit, ``saturated`` read after every cycle, row 0 once the last sum is written)."""
+    cfg = ArchConfig(act_bits=8, weight_bits=8, acc_bits=16, act_depth=2,
+                     acc_saturate=acc_saturate)
     dut = ArithmeticUnit(cfg, codebook_init=[0, 127, -127] + [0] * 13)
-    acts = [127] * 5 + [-127] * 3 + [127] * 3
-    vs = [1] * 8 + [2] * 3
-    flags = []
+    flags, final = [], []
 
     async def bench(ctx):
-        for act, v in zip(acts, vs):
+        for act, v in zip(ONE_ROW_ACTS, ONE_ROW_VS):
             ctx.set(dut.inp.valid, 1)
             ctx.set(dut.inp.payload, {"act": act, "v": v, "z": 0, "first": 1})
             await ctx.tick()
@@ -124,37 +127,31 @@ def test_accumulator_saturates_and_flags_each_clamp():
         for _ in range(dut.latency + 1):
             await ctx.tick()
             flags.append(ctx.get(dut.saturated))
-        assert ctx.get(dut.acc.data[0]) == -(1 << 15)
+        final.append(ctx.get(dut.acc.data[0]))
 
     simulate(dut, bench)
+    return dut, flags, final[0]
+
+
+def test_accumulator_saturates_and_flags_each_clamp():
+    # 16129 each: the third addition clamps to 32767, the fourth and fifth stay there,
+    # then -127 * 127 three times leaves 32767 - 48387 = -15620 (a wrapping adder would
+    # give 5*16129 - 3*16129 = 32258). The last three go the other way: -15620 - 16129 =
+    # -31749, then two clamp at -32768.
+    dut, flags, final = run_one_row(acc_saturate=1)
+    assert final == -(1 << 15)
     # entry e arrives in cycle e and is added in cycle e + latency - 1; flags[i] was
     # read in cycle i + 1
     lag = dut.latency - 2
-    assert flags[lag:lag + len(acts)] == [0, 0, 1, 1, 1, 0, 0, 0, 0, 1, 1]
+    assert flags[lag:lag + len(ONE_ROW_ACTS)] == [0, 0, 1, 1, 1, 0, 0, 0, 0, 1, 1]
     assert sum(flags) == 5
 
 
 def test_a_wrapping_accumulator_wraps_and_never_flags():
-    # acc_saturate = 0 (EIE; the iCEBreaker): the same additions as above wrap modulo
-    # 2**16 and no clamp is ever flagged
-    cfg = ArchConfig(act_bits=8, weight_bits=8, acc_bits=16, act_depth=2, acc_saturate=0)
-    dut = ArithmeticUnit(cfg, codebook_init=[0, 127, -127] + [0] * 13)
-    acts = [127] * 5 + [-127] * 3 + [127] * 3
-    vs = [1] * 8 + [2] * 3
-    flags = []
-
-    async def bench(ctx):
-        for act, v in zip(acts, vs):
-            ctx.set(dut.inp.valid, 1)
-            ctx.set(dut.inp.payload, {"act": act, "v": v, "z": 0, "first": 1})
-            await ctx.tick()
-            flags.append(ctx.get(dut.saturated))
-        ctx.set(dut.inp.valid, 0)
-        for _ in range(dut.latency + 1):
-            await ctx.tick()
-        exact = sum(a * [0, 127, -127][v] for a, v in zip(acts, vs))
-        # the saturating unit ends at -32768 (test above); wrapping gives the exact sum
-        assert ctx.get(dut.acc.data[0]) == wrap(exact, 16) == exact == -16129
-
-    simulate(dut, bench)
+    # acc_saturate = 0 (EIE; the iCEBreaker): the same additions wrap modulo 2**16 and no
+    # clamp is ever flagged
+    _, flags, final = run_one_row(acc_saturate=0)
+    exact = sum(a * [0, 127, -127][v] for a, v in zip(ONE_ROW_ACTS, ONE_ROW_VS))
+    # the saturating unit ends at -32768 (test above); wrapping gives the exact sum
+    assert final == wrap(exact, 16) == exact == -16129
     assert not any(flags)
