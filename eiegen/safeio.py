@@ -18,6 +18,7 @@ Every command that writes follows the same three rules (docs/overview.md, "Outpu
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["OutputError", "MARKER", "check_output", "atomic_write_bytes", "atomic_write_text",
+__all__ = ["OutputError", "MARKER", "check_output", "file_digests", "atomic_write_bytes", "atomic_write_text",
            "json_text", "write_json",
            "staged_folder", "check_folder_output", "folder_owned_by_eiegen"]
 
@@ -138,6 +139,15 @@ def write_json(path, obj, *, indent: int = 1, default=None) -> Path:
     """Write :func:`json_text` of ``obj`` to ``path`` atomically
     (:func:`atomic_write_text`)."""
     return atomic_write_text(path, json_text(obj, indent=indent, default=default))
+
+
+def file_digests(folder) -> dict:
+    """Every plain file under ``folder`` (symbolic links not followed): relative path ->
+    sha256. Two snapshots around a command show any file it created, changed or removed;
+    the data-safety checks (tests, bench/robustness) compare them."""
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
 
 
 def _listing(folder: Path) -> list[str]:

@@ -32,6 +32,8 @@ from eiegen.arch import ArchConfig, ConfigError
 from eiegen.cli import CliError, main
 from eiegen.compiler.network import Network, NetworkError
 from eiegen.compiler.program import Program, ProgramError
+from eiegen.safeio import file_digests
+
 
 def fuzz(max_examples: int):
     return settings(FUZZ, max_examples=max_examples)
@@ -42,19 +44,10 @@ FUZZ = settings(derandomize=True, deadline=None, database=None,
                                        HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-def snapshot(folder: Path) -> dict:
-    """Every file under ``folder``: path -> sha256 (what a stray write would change)."""
-    out = {}
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and not p.is_symlink():
-            out[str(p.relative_to(folder))] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
-
-
 def run_cli(argv, capsys, cwd: Path, output: Path | None = None) -> tuple[int, str, str]:
     """``eiegen argv`` in ``cwd``; asserts the CLI contract and that nothing outside
     ``output`` changed."""
-    before = snapshot(cwd)
+    before = file_digests(cwd)
     old = os.getcwd()
     os.chdir(cwd)  # a relative default output would land here, where we can see it
     try:
@@ -69,7 +62,7 @@ def run_cli(argv, capsys, cwd: Path, output: Path | None = None) -> tuple[int, s
     if rc == 2:
         lines = [ln for ln in err.splitlines() if ln.strip() and ": note: " not in ln]
         assert len(lines) == 1 and "error" in lines[0], err
-    after = snapshot(cwd)
+    after = file_digests(cwd)
     out_rel = None if output is None else str(output.relative_to(cwd))
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
     stray = {k for k in changed if out_rel is None or not (k == out_rel or
@@ -186,7 +179,7 @@ def test_fuzz_network_npz(tmp_path_factory, d, data):
         raw = corrupt(raw, data.draw)
     path = tmp / "model.npz"
     path.write_bytes(raw)
-    before = snapshot(tmp)
+    before = file_digests(tmp)
     try:
         net = Network.load(path)
     except NetworkError as e:
@@ -195,7 +188,7 @@ def test_fuzz_network_npz(tmp_path_factory, d, data):
     else:
         check_network(net)
         event("loaded")
-    assert snapshot(tmp) == before
+    assert file_digests(tmp) == before
 
 
 # ---- ONNX ----
@@ -320,7 +313,7 @@ def test_fuzz_onnx(tmp_path_factory, chain, data):
         raw = corrupt(raw, data.draw)
     path = tmp / "model.onnx"
     path.write_bytes(raw)
-    before = snapshot(tmp)
+    before = file_digests(tmp)
     try:
         net = import_onnx(path)
     except NetworkError as e:
@@ -328,7 +321,7 @@ def test_fuzz_onnx(tmp_path_factory, chain, data):
         event("refused")
         return
     finally:
-        assert snapshot(tmp) == before
+        assert file_digests(tmp) == before
     check_network(net)
     event("imported")
     if broken or not typed:

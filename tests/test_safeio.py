@@ -6,8 +6,8 @@ import os
 import pytest
 
 from eiegen.safeio import (MARKER, OutputError, atomic_write_bytes, atomic_write_text,
-                           check_folder_output, check_output, folder_owned_by_eiegen,
-                           staged_folder)
+                           check_folder_output, check_output, file_digests,
+                           folder_owned_by_eiegen, staged_folder)
 
 
 def listing(folder):
@@ -118,3 +118,19 @@ def test_write_json_is_the_one_report_format(tmp_path):
     assert path.read_text() == json_text({"a": [1, 2], "b": 1}) == \
         '{\n "a": [\n  1,\n  2\n ],\n "b": 1\n}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary left
+
+
+def test_file_digests_see_every_created_changed_and_removed_file(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "sub" / "b.bin").write_bytes(b"b")
+    os.symlink(tmp_path / "a.txt", tmp_path / "link")
+    before = file_digests(tmp_path)
+    assert sorted(before) == ["a.txt", os.path.join("sub", "b.bin")]  # links not followed
+    assert before == file_digests(tmp_path)
+    (tmp_path / "sub" / "b.bin").write_bytes(b"B")
+    changed = file_digests(tmp_path)
+    assert changed.keys() == before.keys() and changed != before
+    (tmp_path / "a.txt").unlink()
+    (tmp_path / "c").write_text("")
+    assert sorted(file_digests(tmp_path)) == ["c", os.path.join("sub", "b.bin")]

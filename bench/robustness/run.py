@@ -21,7 +21,6 @@ build the design in Verilator (minutes on a cold cache).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -37,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from eiegen.safeio import atomic_write_text  # beside and rename
+from eiegen.safeio import atomic_write_text, file_digests  # beside and rename
 
 ROOT = Path(__file__).resolve().parents[2]
 # as the `eiegen` script does it (`python -m eiegen.cli` would load the CLI twice, as
@@ -521,21 +520,13 @@ def cases(port: int) -> list[Case]:
 
 
 # ---------------------------------------------------------------- running and judging
-def _snapshot(folder: Path) -> dict:
-    out = {}
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and not p.is_symlink():
-            out[str(p.relative_to(folder))] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
-
-
 def run_case(case: Case, fixtures: Path, tmp: Path) -> dict:
     d = tmp / case.id.replace("/", "_")
     d.mkdir()
     if case.setup:
         case.setup(d, fixtures)
-    before = _snapshot(d)
-    fixtures_before = _snapshot(fixtures)
+    before = file_digests(d)
+    fixtures_before = file_digests(fixtures)
     argv = [a.replace("{F}", str(fixtures)) for a in case.argv]
     env = dict(os.environ, **case.env)
     env.pop("EIEGEN_DEBUG", None)
@@ -558,13 +549,13 @@ def run_case(case: Case, fixtures: Path, tmp: Path) -> dict:
         hung = True
     seconds = time.monotonic() - start
     rc = proc.returncode
-    after = _snapshot(d)
+    after = file_digests(d)
     # the user's files: everything the setup made, except what the case itself names as
     # an output it may replace (none of these cases may replace a sentinel)
     lost = [k for k, v in before.items() if after.get(k) != v
             and not any(k == r or k.startswith(r + "/") for r in case.replaces)]
     lost += [f"fixtures/{k}" for k, v in fixtures_before.items()
-             if _snapshot(fixtures).get(k) != v]
+             if file_digests(fixtures).get(k) != v]
     err_lines = [line for line in err.strip().splitlines() if line.strip()]
     errs = [line for line in err_lines if ": error: " in line]
     if lost:
@@ -608,6 +599,9 @@ def main(argv=None) -> int:
         pats = args.only.split(",")
         chosen = [c for c in all_cases if any(
             c.id == p or (p.endswith("*") and c.id.startswith(p[:-1])) for p in pats)]
+        if not chosen:
+            ap.error(f"--only {args.only!r} matches no case (ids such as "
+                     f"{', '.join(c.id for c in all_cases[:3])}; a prefix ends in *)")
     from concurrent.futures import ThreadPoolExecutor
 
     with tempfile.TemporaryDirectory(prefix="eiegen-robustness-") as t:
