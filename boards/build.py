@@ -165,6 +165,54 @@ def _fmax(report: dict) -> tuple[float | None, dict]:
     return value, fmax
 
 
+_BOARD_CLOCKS = ("clk12", "clk25", "clk100")  # the boards' oscillator inputs, not the design's
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def _source(src: str) -> str | None:
+    """An HDL source location of nextpnr's report relative to the eiegen tree (so the
+    report does not depend on where eiegen is installed); ``None`` outside it (Yosys'
+    own techmap files)."""
+    path, sep, line = src.rpartition(":")
+    try:
+        return str(Path(path).resolve().relative_to(_REPO)) + sep + line
+    except ValueError:
+        return None
+
+
+def _critical_path(report: dict) -> dict | None:
+    """The design clock's critical path in nextpnr's report (``--report``): its delay split
+    into logic and routing, its first and last cell, and the HDL source lines of its nets
+    in order, eiegen's own only (hw/*.py lines: where to change the design when a build
+    misses its clock).
+    ``None`` when the report has no path within a design clock domain."""
+    best = None
+    for path in report.get("critical_paths", []):
+        ends = (path.get("from", ""), path.get("to", ""))
+        if any("async" in e or any(c in e for c in _BOARD_CLOCKS) for e in ends):
+            continue
+        steps = path.get("path", [])
+        total = sum(step.get("delay", 0.0) for step in steps)
+        if steps and (best is None or total > best[0]):
+            best = (total, path)
+    if best is None:
+        return None
+    total, path = best
+    steps = path["path"]
+    routing = sum(step.get("delay", 0.0) for step in steps if step.get("type") == "routing")
+    sources = []
+    for step in steps:
+        for src in step.get("sources", []):
+            src = _source(src)
+            if src is not None and src not in sources:
+                sources.append(src)
+    return {"clock": path["to"], "delay_ns": round(total, 3),
+            "logic_ns": round(total - routing, 3), "routing_ns": round(routing, 3),
+            "nets": sum(step.get("type") == "routing" for step in steps),
+            "from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"],
+            "sources": sources}
+
+
 def _text_report(rep: dict) -> str:
     lines = [f"eiegen board build: {rep['board']} ({rep['device']}), {rep['config']['n_pe']} PEs",
              f"  status: {'OK' if rep['ok'] else 'FAILED'}"
@@ -178,6 +226,14 @@ def _text_report(rep: dict) -> str:
         avail = u.get("available")
         pct = f" ({100 * u['used'] / avail:.0f}%)" if avail else ""
         lines.append(f"  {res:<12} {u['used']:>6} / {avail if avail else '-'}{pct}")
+    cp = rep.get("critical_path")
+    if cp:
+        lines += ["", f"  critical path ({cp['clock']}): {cp['delay_ns']:.2f} ns, logic "
+                      f"{cp['logic_ns']:.2f} + routing {cp['routing_ns']:.2f} over "
+                      f"{cp['nets']} nets",
+                  f"    from {cp['from']}", f"    to   {cp['to']}",
+                  "    through " + ", ".join(cp["sources"][:12])
+                  + (f" (+{len(cp['sources']) - 12} more)" if len(cp["sources"]) > 12 else "")]
     lines += ["", "  memory        count  depth x width  maps to"]
     for mem in rep["memories"]:
         where = mem["maps_to"] + (f" ({mem['blocks']} blocks)" if mem["blocks"] else "")
@@ -347,11 +403,15 @@ def _run_tools(board, top, plan, name, prologue, steps, out_dir, env, tool_log, 
     fmax, detail = _fmax(pnr)
     rep["fmax_mhz"] = fmax
     rep["fmax"] = detail
+    rep["critical_path"] = _critical_path(pnr)
     _fill_from_nextpnr(rep, board.family, pnr.get("utilization", {}))
     if fmax is None or fmax < top.clock / 1e6:
+        cp = rep["critical_path"]
+        where = (f" (critical path {cp['delay_ns']:.1f} ns through "
+                 f"{', '.join(cp['sources'][:3])}: report.txt)" if cp and cp["sources"] else "")
         msg = (f"timing: the design reaches {fmax or 0:.2f} MHz, below the requested "
-               f"{top.clock / 1e6:.2f} MHz: request --clock {int(fmax or 0)}e6 or less, "
-               f"or reduce n_pe")
+               f"{top.clock / 1e6:.2f} MHz{where}: request --clock {int(fmax or 0)}e6 or "
+               f"less, or reduce n_pe")
         finish(False, msg)
         raise BuildError(msg)
     say("bitstream...")

@@ -2,6 +2,7 @@
 without tools (Arty A7), the CLI, and one real iCEBreaker build (slow)."""
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -215,6 +216,33 @@ def test_arty_project_is_generated_without_tools(tmp_path, capsys):
     assert "vendor tools are not run" in capsys.readouterr().out
 
 
+def _step(kind, delay, cell, net=None, sources=()):
+    step = {"type": kind, "delay": delay, "from": {"cell": cell, "port": "I0"},
+            "to": {"cell": cell + "_next", "port": "I0"}}
+    return {**step, "net": net, "sources": list(sources)} if net else step
+
+
+def test_critical_path_is_the_design_clocks_longest_with_eiegen_sources():
+    from eiegen.boards.build import _critical_path
+
+    hw = Path(__file__).resolve().parents[1] / "hw"
+    design = [_step("clk-to-q", 0.5, "a"),
+              _step("routing", 2.0, "a", "n1", [f"{hw}/pointer.py:82", "/share/cells_map.v:6"]),
+              _step("logic", 1.0, "b"),
+              _step("routing", 3.0, "b", "n2", [f"{hw}/spmat.py:139", f"{hw}/pointer.py:82"]),
+              _step("setup", 0.25, "c")]
+    report = {"critical_paths": [
+        # the board oscillator's domain and an I/O path are longer, and not the design's
+        {"from": "posedge clk25", "to": "posedge clk25", "path": [_step("logic", 40.0, "o")]},
+        {"from": "<async>", "to": "posedge clk", "path": [_step("routing", 30.0, "p", "rx")]},
+        {"from": "posedge clk", "to": "posedge clk", "path": design}]}
+    cp = _critical_path(report)
+    assert cp == {"clock": "posedge clk", "delay_ns": 6.75, "logic_ns": 1.75,
+                  "routing_ns": 5.0, "nets": 2, "from": "a", "to": "c_next",
+                  "sources": ["hw/pointer.py:82", "hw/spmat.py:139"]}
+    assert _critical_path({"critical_paths": report["critical_paths"][:2]}) is None
+
+
 @pytest.mark.slow
 def test_icebreaker_build(tmp_path):
     """A real iCEBreaker build with the open flow: the board config fits, the report
@@ -237,6 +265,13 @@ def test_icebreaker_build(tmp_path):
     spmat = next(m for m in rep["memories"] if m["memory"] == "spmat")
     assert spmat["cells"] == ["SB_SPRAM256KA"]
     assert "fmax" in (out / "report.txt").read_text()
+    # the critical path sets fmax, and names the eiegen source lines along it
+    cp = rep["critical_path"]
+    assert cp["clock"] == "posedge clk" and 1000 / cp["delay_ns"] == pytest.approx(
+        rep["fmax_mhz"], rel=1e-3)
+    assert cp["logic_ns"] + cp["routing_ns"] == pytest.approx(cp["delay_ns"], abs=2e-3)
+    assert cp["sources"] and all(src.split(":")[0].endswith(".py") for src in cp["sources"])
+    assert "critical path (posedge clk)" in (out / "report.txt").read_text()
 
 
 def test_build_names_the_boards_extra_when_a_package_is_missing(tmp_path, monkeypatch):

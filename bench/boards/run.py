@@ -6,8 +6,10 @@ default configuration (eiegen/boards/catalog.py) with a fixed nextpnr seed, and 
 resources used vs available and the achieved fmax vs the requested clock.
 
 Goals: iCEBreaker (iCE40 UP5K), 4 PEs: fits, fmax >= 30 MHz. ULX3S (ECP5 85F), 16 PEs:
-fits, fmax >= 75 MHz. Builds are deterministic for a fixed seed (--determinism builds the
-iCEBreaker twice and compares the bitstreams).
+fits, fmax >= 75 MHz, also with issue 21's broadcast options on (``--set col_filter=1 --set
+broadcast_width=2 --set bias_reset=1 --set wb_overlap=1``). Builds are deterministic for a
+fixed seed (--determinism builds the iCEBreaker twice and compares the bitstreams). Each
+row has the critical path nextpnr reports, with the eiegen source lines along it.
 
 Prints a table and writes bench/results/boards.json (or --json PATH). Slow: the ULX3S
 build takes tens of minutes on a small machine.
@@ -24,20 +26,22 @@ import tempfile
 import time
 from pathlib import Path
 
+from eiegen.arch import ConfigError
 from eiegen.boards.build import BuildError, build_board
 from eiegen.boards.catalog import get_board
 from eiegen.boards.fit import FitError
+from eiegen.options import config_setting
 from eiegen.safeio import atomic_write_text  # beside and rename
 
 GOALS = {"icebreaker": (4, 30.0), "ulx3s": (16, 75.0)}
 
 
-def one(name: str, seed: int, out: Path) -> dict:
+def one(name: str, seed: int, out: Path, settings: dict | None = None) -> dict:
     board = get_board(name)
-    cfg = board.default_config()
+    cfg = board.default_config().replace(**(settings or {}))
     start = time.monotonic()
     row = {"board": name, "device": board.device, "n_pe": cfg.n_pe, "seed": seed,
-           "config": cfg.to_dict()}
+           "settings": settings or {}, "config": cfg.to_dict()}
     try:
         result = build_board(name, cfg, out_dir=out, seed=seed,
                              log=lambda m: print(f"  [{name}] {m}", file=sys.stderr))
@@ -57,6 +61,7 @@ def one(name: str, seed: int, out: Path) -> dict:
     row["fmax_mhz"] = rep.get("fmax_mhz")
     row["clock_mhz"] = rep.get("clock_mhz")
     row["memories"] = rep.get("memories", [])
+    row["critical_path"] = rep.get("critical_path")
     goal_pe, goal_mhz = GOALS.get(name, (cfg.n_pe, 0.0))
     row["goal"] = {"n_pe": goal_pe, "fmax_mhz": goal_mhz,
                    "met": bool(row["fits"] and cfg.n_pe >= goal_pe
@@ -81,6 +86,14 @@ def table(rows) -> str:
                      + " ".join(f"{c:>13}" for c in cells)
                      + f" {fmax:>9} {goal:>9} {r['seconds']:>6.0f}")
     for r in rows:
+        if r.get("settings"):
+            lines.append(f"{r['board']}: " + ", ".join(f"{k}={v}" for k, v in
+                                                       r["settings"].items()))
+        cp = r.get("critical_path")
+        if cp:
+            lines.append(f"{r['board']}: critical path {cp['delay_ns']:.2f} ns (logic "
+                         f"{cp['logic_ns']:.2f}, routing {cp['routing_ns']:.2f}) through "
+                         + ", ".join(cp["sources"][:6]))
         if r.get("failure"):
             lines.append(f"{r['board']}: {r['failure']}")
     return "\n".join(lines)
@@ -90,20 +103,31 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--boards", nargs="+", default=["icebreaker", "ulx3s"])
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--set", type=config_setting, action="append", default=[],
+                    metavar="FIELD=VALUE",
+                    help="change a field of every board's default config (repeatable), "
+                         "e.g. the broadcast options: --set col_filter=1 --set "
+                         "broadcast_width=2 --set bias_reset=1 --set wb_overlap=1")
     ap.add_argument("--determinism", action="store_true",
                     help="build the first board twice and compare bitstreams")
     ap.add_argument("--keep", type=Path, help="keep build folders here")
     ap.add_argument("--json", type=Path,
                     default=Path(__file__).resolve().parents[1] / "results" / "boards.json")
     args = ap.parse_args(argv)
+    for name in args.boards:  # settings that do not go together: refused before any build
+        try:
+            get_board(name).default_config().replace(**dict(args.set))
+        except (ConfigError, KeyError, ValueError) as e:
+            ap.error(f"{name}: {e}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="eiegen-bench-boards-") as tmp:
         base = args.keep or Path(tmp)
         for name in args.boards:
-            rows.append(one(name, args.seed, base / name))
+            rows.append(one(name, args.seed, base / name, dict(args.set)))
         det = None
         if args.determinism and rows and rows[0].get("bitstream_sha256"):
-            again = one(args.boards[0], args.seed, base / f"{args.boards[0]}-again")
+            again = one(args.boards[0], args.seed, base / f"{args.boards[0]}-again",
+                        dict(args.set))
             det = {"board": args.boards[0],
                    "identical": again.get("bitstream_sha256") == rows[0]["bitstream_sha256"]}
     print(table(rows))
