@@ -13,7 +13,9 @@ against the RTL cycle for cycle on every option (sim/regression.py configs n4f, 
 n5fw2b, n8fw4o, n2o). The outputs of every variant are checked to equal the EIE variant's
 (golden model, network order): the options change timing only.
 
-Prints a table and writes bench/results/small_nets.json (or --json PATH).
+Prints a table and writes bench/results/small_nets.json (or --json PATH) and a plot beside
+it, small_nets.png: per network, cycles per inference of every variant at each PE count,
+split into compute and layer overhead.
 Goal: the demo at 8 PEs at most 360 cycles per inference (moonshot 300).
 """
 
@@ -64,6 +66,38 @@ def networks(limit: int):
         net = random_network(rng, sizes, density=density)
         calib = relu_like_inputs(rng, 256, sizes[0], density=0.3)
         yield name, net, calib, relu_like_inputs(rng, limit, sizes[0], density=0.3)
+
+
+def plot(rows, path: Path) -> Path:
+    """Per network a panel: for every variant a bar per PE count, compute cycles below and
+    layer overhead (descriptor, preload, write-back) stacked on top."""
+    from eiegen.plots import _save, figure
+
+    nets = list(dict.fromkeys(r["net"] for r in rows))
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    pes = sorted({r["n_pe"] for r in rows})
+    fig = figure(figsize=(5.5 * len(nets), 4.2))
+    axes = np.atleast_1d(fig.subplots(1, len(nets)))
+    width = 0.8 / len(pes)
+    for ax, net in zip(axes, nets):
+        for i, n_pe in enumerate(pes):
+            by = {r["variant"]: r for r in rows if r["net"] == net and r["n_pe"] == n_pe}
+            xs = np.arange(len(variants)) + (i - (len(pes) - 1) / 2) * width
+            comp = [by[v]["compute"] if v in by else 0 for v in variants]
+            over = [by[v]["overhead"] if v in by else 0 for v in variants]
+            bars = ax.bar(xs, comp, width, label=f"{n_pe} PEs: compute")
+            ax.bar(xs, over, width, bottom=comp, color=bars[0].get_facecolor(), alpha=0.4,
+                   label=f"{n_pe} PEs: overhead")
+        if net == "digits":
+            ax.axhline(GOAL_DEMO_8PE, color="tab:red", lw=1, ls="--",
+                       label=f"goal at 8 PEs ({GOAL_DEMO_8PE})")
+        ax.set_xticks(np.arange(len(variants)), variants, rotation=45, ha="right",
+                      fontsize=8)
+        ax.set_title(net)
+        ax.set_ylabel("cycles per inference")
+        ax.legend(fontsize=7)
+    _save(fig, path)
+    return path
 
 
 def main(argv=None) -> int:
@@ -118,6 +152,8 @@ def main(argv=None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.json, json.dumps({"goal_demo_8pe": GOAL_DEMO_8PE, "rows": rows},
                                     indent=1) + "\n")
+    if rows:
+        print(f"wrote {args.json} and {plot(rows, args.json.with_suffix('.png'))}")
     return 0
 
 
