@@ -274,6 +274,21 @@ def test_icebreaker_build(tmp_path):
     assert "critical path (posedge clk)" in (out / "report.txt").read_text()
 
 
+def test_build_set_changes_the_boards_config_and_refuses_a_bad_combination(tmp_path, capsys):
+    out = tmp_path / "arty"
+    assert main(["build", "--board", "arty_a7", "--set", "col_filter=1", "--set",
+                 "broadcast_width=2", "-o", str(out)]) == 0
+    cfg = json.loads((out / "report.json").read_text())["config"]
+    assert (cfg["n_pe"], cfg["col_filter"], cfg["broadcast_width"]) == (8, 1, 2)
+    capsys.readouterr()
+    refused = tmp_path / "refused"
+    assert main(["build", "--board", "arty_a7", "--set", "wb_overlap=1",
+                 "-o", str(refused)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--set: wb_overlap" in err and "bias_reset=1" in err
+    assert not refused.exists()
+
+
 def test_build_names_the_boards_extra_when_a_package_is_missing(tmp_path, monkeypatch):
     import importlib.util
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 def register(sub) -> None:
     from eiegen.boards.catalog import BOARDS, board_names
+    from eiegen.options import config_setting
 
     boards = "; ".join(f"{b.name}: {b.device}, default {b.config.get('n_pe')} PEs"
                        + ("" if b.open_flow else " (project only)") for b in BOARDS.values())
@@ -20,6 +21,10 @@ def register(sub) -> None:
     p.add_argument("--board", required=True, choices=board_names())
     p.add_argument("--config", type=Path,
                    help="architecture config JSON (default: the program's, else the board's)")
+    p.add_argument("--set", type=config_setting, action="append", default=[],
+                   metavar="FIELD=VALUE",
+                   help="change a config field of that config (repeatable), e.g. the "
+                        "broadcast options: --set col_filter=1 --set broadcast_width=2")
     p.add_argument("--program", type=Path,
                    help="compiled program folder: initialises the memories the bitstream can "
                         "(must be compiled for the same config)")
@@ -37,14 +42,21 @@ def register(sub) -> None:
 def run(args) -> int:
     import sys
 
-    from eiegen.arch import ArchConfig
+    from eiegen.arch import ArchConfig, ConfigError
     from eiegen.boards.build import BuildError, build_board
+    from eiegen.boards.catalog import get_board
     from eiegen.boards.fit import FitError
     from eiegen.cli import CliError
     from eiegen.compiler.program import Program
 
     program = Program.load(args.program) if args.program else None
     cfg = ArchConfig.load(args.config) if args.config else None
+    if args.set:
+        base = cfg or (program.cfg if program else get_board(args.board).default_config())
+        try:
+            cfg = base.replace(**dict(args.set))
+        except ConfigError as e:
+            raise CliError(f"--set: {e}") from None
     out = args.output or Path(f"build-{args.board}")
     try:
         result = build_board(args.board, cfg, program, out_dir=out, clock=args.clock,
