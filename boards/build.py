@@ -105,15 +105,48 @@ def _script_steps(script: str) -> tuple[str, list[str]]:
     return "\n".join(prologue), steps
 
 
-def _run_step(prologue: str, step: str, cwd: Path, env: dict, log) -> float:
+def _last_line(path: Path) -> str:
+    """The last non-empty line of a tool's growing log (its last 4 kB), without nextpnr's
+    ``Info:`` prefix; "" when there is none yet."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    lines = [line.strip() for line in lines if line.strip()]
+    return lines[-1].removeprefix("Info:").strip()[:100] if lines else ""
+
+
+def _run_step(prologue: str, step: str, cwd: Path, env: dict, log, *, watch: Path | None = None,
+              progress=None, every: float = 60.0) -> float:
+    """Run one step of the build script; its output goes to ``log``. With ``watch`` (the
+    log file the tool writes as it goes, e.g. nextpnr's ``--log``) and ``progress``, the
+    last line of that file is passed to ``progress`` every ``every`` seconds while the
+    step runs, when it changed: a place and route of tens of minutes is not silent."""
     start = time.monotonic()
-    proc = subprocess.run(["sh", "-c", prologue + "\n" + step], cwd=cwd, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.Popen(["sh", "-c", prologue + "\n" + step], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    shown = ""
+    try:
+        while True:
+            try:
+                stdout, stderr = proc.communicate(timeout=every if progress and watch else None)
+                break
+            except subprocess.TimeoutExpired:
+                line = _last_line(cwd / watch)
+                if line and line != shown:
+                    shown = line
+                    progress(f"  {time.monotonic() - start:.0f} s: {line}")
+    except BaseException:       # interrupted: the tool must not outlive the build
+        proc.kill()
+        proc.wait()
+        raise
     seconds = time.monotonic() - start
-    log.write(f"$ {step}\n{proc.stdout}{proc.stderr}\n[{seconds:.1f} s, rc={proc.returncode}]\n")
+    log.write(f"$ {step}\n{stdout}{stderr}\n[{seconds:.1f} s, rc={proc.returncode}]\n")
     log.flush()
     if proc.returncode:
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
+        tail = (stdout + stderr).strip().splitlines()[-15:]
         tool = step.split()[0].strip('"$')
         raise BuildError(f"{tool} failed (rc={proc.returncode}):\n" + "\n".join(tail))
     return seconds
@@ -397,7 +430,10 @@ def _run_tools(board, top, plan, name, prologue, steps, out_dir, env, tool_log, 
         raise FitError(f"the design does not fit the {board.name}: {msg}")
 
     say("place and route (nextpnr)...")
-    seconds["pnr"] = _run_step(prologue, steps[1], out_dir, env, tool_log)
+    # nextpnr's own log (--log, the build script's .tim file) shows how far it got
+    pnr_log = re.search(r"--log (\S+)", steps[1])
+    seconds["pnr"] = _run_step(prologue, steps[1], out_dir, env, tool_log, progress=say,
+                               watch=Path(pnr_log.group(1)) if pnr_log else None)
     pnr = json.loads((out_dir / f"{name}.report.json").read_text())
     rep["nextpnr_utilisation"] = pnr.get("utilization", {})
     fmax, detail = _fmax(pnr)

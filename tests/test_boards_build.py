@@ -2,6 +2,7 @@
 without tools (Arty A7), the CLI, and one real iCEBreaker build (slow)."""
 
 import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -272,6 +273,25 @@ def test_icebreaker_build(tmp_path):
     assert cp["logic_ns"] + cp["routing_ns"] == pytest.approx(cp["delay_ns"], abs=2e-3)
     assert cp["sources"] and all(src.split(":")[0].endswith(".py") for src in cp["sources"])
     assert "critical path (posedge clk)" in (out / "report.txt").read_text()
+
+
+def test_a_long_step_reports_its_logs_last_line_while_it_runs(tmp_path):
+    from eiegen.boards.build import _run_step
+
+    # a stand-in for nextpnr: a real process that appends to its --log file as it goes
+    step = ("for i in 1 2 3; do echo \"Info: at iteration #$i\" >> tool.tim; sleep 0.4; done;"
+            " echo done")
+    seen = []
+    with open(tmp_path / "build.log", "w") as log:
+        seconds = _run_step("set -e", step, tmp_path, dict(os.environ), log,
+                            watch=Path("tool.tim"), progress=seen.append, every=0.1)
+    assert seconds >= 1.2
+    # each new last line once, in order, with the time it was seen (the Info: cut off)
+    lines = [s.split(": ", 1)[1] for s in seen]
+    expected = [f"at iteration #{i}" for i in (1, 2, 3)]
+    assert len(lines) >= 2 and lines == [x for x in expected if x in lines], seen
+    assert all(s.startswith("  ") and s.split(":")[0].strip().endswith(" s") for s in seen)
+    assert "done" in (tmp_path / "build.log").read_text()
 
 
 def test_build_set_changes_the_boards_config_and_refuses_a_bad_combination(tmp_path, capsys):
