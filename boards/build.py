@@ -11,11 +11,13 @@ the environment names others.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -125,23 +127,26 @@ def _run_step(prologue: str, step: str, cwd: Path, env: dict, log, *, watch: Pat
     last line of that file is passed to ``progress`` every ``every`` seconds while the
     step runs, when it changed: a place and route of tens of minutes is not silent."""
     start = time.monotonic()
-    proc = subprocess.Popen(["sh", "-c", prologue + "\n" + step], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    shown = ""
-    try:
-        while True:
-            try:
-                stdout, stderr = proc.communicate(timeout=every if progress and watch else None)
-                break
-            except subprocess.TimeoutExpired:
-                line = _last_line(cwd / watch)
-                if line and line != shown:
-                    shown = line
-                    progress(f"  {time.monotonic() - start:.0f} s: {line}")
-    except BaseException:       # interrupted: the tool must not outlive the build
-        proc.kill()
-        proc.wait()
-        raise
+    # its own process group, so that an interrupted build stops the tool, not only `sh`
+    with subprocess.Popen(["sh", "-c", prologue + "\n" + step], cwd=cwd, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as proc:
+        shown = ""
+        try:
+            while True:
+                try:
+                    stdout, stderr = proc.communicate(
+                        timeout=every if progress and watch else None)
+                    break
+                except subprocess.TimeoutExpired:
+                    line = _last_line(cwd / watch)
+                    if line and line != shown:
+                        shown = line
+                        progress(f"  {time.monotonic() - start:.0f} s: {line}")
+        except BaseException:   # interrupted: the tool must not outlive the build
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise
     seconds = time.monotonic() - start
     log.write(f"$ {step}\n{stdout}{stderr}\n[{seconds:.1f} s, rc={proc.returncode}]\n")
     log.flush()

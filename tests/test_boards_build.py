@@ -3,6 +3,7 @@ without tools (Arty A7), the CLI, and one real iCEBreaker build (slow)."""
 
 import json
 import os
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -292,6 +293,28 @@ def test_a_long_step_reports_its_logs_last_line_while_it_runs(tmp_path):
     assert len(lines) >= 2 and lines == [x for x in expected if x in lines], seen
     assert all(s.startswith("  ") and s.split(":")[0].strip().endswith(" s") for s in seen)
     assert "done" in (tmp_path / "build.log").read_text()
+
+
+def test_an_interrupted_step_stops_the_tool_not_only_its_shell(tmp_path):
+    from eiegen.boards.build import _run_step
+
+    # the tool (sleep) is the shell's child, as nextpnr is in the build script
+    step = "echo 'Info: placing' >> tool.tim; sleep 60 & echo $! > tool.pid; wait"
+
+    def interrupt(_line):
+        raise KeyboardInterrupt
+
+    with open(tmp_path / "build.log", "w") as log, pytest.raises(KeyboardInterrupt):
+        _run_step("set -e", step, tmp_path, dict(os.environ), log, watch=Path("tool.tim"),
+                  progress=interrupt, every=0.2)
+    pid = int((tmp_path / "tool.pid").read_text())
+    for _ in range(50):  # killed: gone, or a zombie waiting for init to reap it
+        status = Path(f"/proc/{pid}/status")
+        if not status.exists() or "\nState:\tZ" in status.read_text():
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the tool (pid {pid}) still runs after the interrupt")
 
 
 def test_build_set_changes_the_boards_config_and_refuses_a_bad_combination(tmp_path, capsys):
