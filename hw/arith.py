@@ -37,12 +37,15 @@ class ArithmeticUnit(wiring.Component):
 
     With ``cfg.bias_reset`` there is no preload: a valid bit per accumulator row
     (``touched``, cleared by ``clear``, set by every write of ``w_``) says whether the
-    row holds a sum of this layer. ``m_`` samples the row's bit with the accumulator read
-    and, only for the row's first entry of the layer (bit clear and no entry of the row
-    in ``x_`` or ``w_``), reads its bias (``bias_rd``, local row address; the activation
-    unit adds the layer's bias base); ``x_`` adds the product to the bias when the bit
-    is clear and no bypass applies, the same value a preloaded accumulator would hold.
-    ``acc_rd`` likewise returns the bias for a row no entry touched.
+    row holds a sum of this layer. ``d_`` reads the bias (``bias_rd``, local row address;
+    the activation unit adds the layer's bias base) only for the row's first entry of
+    the layer: its bit clear and no entry of the row in ``m_``, ``x_`` or ``w_``. The
+    bias arrives in ``m_`` and waits in a register for ``x_``, so on an FPGA the block
+    RAM's late output does not lead into the adder's carry chain (a 4-PE ULX3S build
+    with the bias read in ``m_`` had that path at 16.1 ns, 62 MHz). ``m_`` samples the
+    row's bit with the accumulator read; ``x_`` adds the product to the bias when the
+    bit is clear and no bypass applies, the same value a preloaded accumulator would
+    hold. ``acc_rd`` likewise returns the bias for a row no entry touched.
     """
 
     latency = 3
@@ -119,17 +122,13 @@ class ArithmeticUnit(wiring.Component):
         m_hit_x, m_hit_w = Signal(), Signal()
         m.d.comb += [m_hit_x.eq(x_valid & (x_row == m_row)), m_hit_w.eq(w_valid & (w_row == m_row))]
         m.d.sync += [hit_w.eq(m_hit_x), hit_v.eq(m_hit_w)]
-        # bias_reset: the bias is read only for a row's first entry of the layer, i.e. a
-        # row neither marked touched nor in flight in x_ or w_ (exactly the rows written
-        # but not yet marked, whose sums the bypass supplies): one read per row the layer
-        # touches instead of one per entry (docs/asic.md: the per-entry read cost more
-        # energy than the preload pass it replaces)
-        in_flight = m_hit_x | m_hit_w
+        # the entries ahead of d_ whose rows may not be marked touched yet
+        ahead = [(m_valid, m_row), (x_valid, x_row), (w_valid, w_row)]
         stored = acc_rp.data
         if cfg.wb_overlap:
             m.submodules.acc1 = self.acc1
             stored = self._banks(m, acc_rp, acc_wp, m_valid, m_row, w_valid, w_row, w_sum,
-                                 in_flight)
+                                 d_row, ahead)
         elif cfg.bias_reset:
             # touched[r]: row r was written in this layer; sampled with the accumulator
             # read (m_ or write-back), so it sees the writes the memory read sees, and
@@ -143,9 +142,11 @@ class ArithmeticUnit(wiring.Component):
                 m.d.sync += touched.eq(0)
             with m.Elif(w_valid):
                 m.d.sync += touched.bit_select(w_row, 1).eq(1)
-            m.d.comb += [self.bias_rd.en.eq(m_valid & ~m_touched & ~in_flight),
-                         self.bias_rd.addr.eq(m_row)]
-            stored = Mux(x_touched, acc_rp.data, self.bias_rd.data)
+            x_bias = self._first_bias(m, touched, d_row, ahead)
+            stored = Mux(x_touched, acc_rp.data, x_bias)
+            # the write-back reads the bias itself (the activation unit's port, no
+            # entries flow then): its data comes straight from the memory
+            m.d.comb += self.acc_rd.data.eq(Mux(x_touched, acc_rp.data, self.bias_rd.data))
         base = Mux(hit_w, w_sum, Mux(hit_v, v_sum, stored))
         # Saturating add (docs/fixed-point.md): base and x_prod both fit acc_bits, so their
         # sum fits acc_bits + 1 and the two top bits of that one-bit-wider sum differ
@@ -172,11 +173,12 @@ class ArithmeticUnit(wiring.Component):
         m.d.sync += [w_valid.eq(x_valid), w_row.eq(x_row), w_sum.eq(x_sum),
                      v_valid.eq(w_valid), v_row.eq(w_row), v_sum.eq(w_sum)]
 
+        if not cfg.bias_reset:
+            m.d.comb += self.acc_rd.data.eq(stored)
         if not cfg.wb_overlap:
             m.d.comb += [
                 acc_rp.en.eq(m_valid | self.acc_rd.en),
                 acc_rp.addr.eq(Mux(self.acc_rd.en, self.acc_rd.addr, m_row)),
-                self.acc_rd.data.eq(stored),
                 acc_wp.en.eq(w_valid | self.acc_wr.en),
                 acc_wp.addr.eq(Mux(w_valid, w_row, self.acc_wr.addr)),
                 acc_wp.data.eq(Mux(w_valid, w_sum, self.acc_wr.data)),
@@ -188,7 +190,23 @@ class ArithmeticUnit(wiring.Component):
         ]
         return m
 
-    def _banks(self, m, rp0, wp0, m_valid, m_row, w_valid, w_row, w_sum, in_flight):
+    def _first_bias(self, m, touched, d_row, ahead):
+        """``bias_reset``: read the bias in ``d_`` for a row's first entry of the layer only,
+        i.e. its bit in ``touched`` clear and no entry of the row in ``ahead`` (``m_``,
+        ``x_``, ``w_``: exactly the rows written but not yet marked, whose sums the
+        bypass or the accumulator read supply), so one read per row the layer touches
+        instead of one per entry (docs/asic.md: the per-entry read cost more energy than
+        the preload pass it replaces). Returns the register that holds the bias in
+        ``x_`` (loaded in ``m_``, when the read's data arrives)."""
+        in_flight = Cat(*[valid & (row == d_row) for valid, row in ahead]).any()
+        m.d.comb += [self.bias_rd.en.eq(self.inp.valid & ~touched.bit_select(d_row, 1)
+                                        & ~in_flight),
+                     self.bias_rd.addr.eq(d_row)]
+        x_bias = Signal(signed(self.cfg.acc_bits))
+        m.d.sync += x_bias.eq(self.bias_rd.data)
+        return x_bias
+
+    def _banks(self, m, rp0, wp0, m_valid, m_row, w_valid, w_row, w_sum, d_row, ahead):
         """``wb_overlap``: two accumulator banks, each with a valid bit per row. The
         layer's entries read and write bank ``layer % 2`` (``m_`` / ``w_``), the
         write-back reads bank ``wb_bank`` through ``acc_rd`` in the same cycles: the two
@@ -217,8 +235,7 @@ class ArithmeticUnit(wiring.Component):
                 m.d.sync += touched[b].eq(0)
             with m.Elif(w_valid & mine):
                 m.d.sync += touched[b].bit_select(w_row, 1).eq(1)
-        m.d.comb += [self.bias_rd.en.eq(m_valid & ~m_touched & ~in_flight),
-                     self.bias_rd.addr.eq(m_row),
-                     self.acc_rd.data.eq(Mux(rd_bank, rps[1].data, rps[0].data)),
+        x_bias = self._first_bias(m, Array(touched)[bank], d_row, ahead)
+        m.d.comb += [self.acc_rd.data.eq(Mux(rd_bank, rps[1].data, rps[0].data)),
                      self.acc_rd_touched.eq(rd_touched)]
-        return Mux(x_touched, Mux(x_bank, rps[1].data, rps[0].data), self.bias_rd.data)
+        return Mux(x_touched, Mux(x_bank, rps[1].data, rps[0].data), x_bias)
