@@ -318,8 +318,12 @@ def test_sigint_in_a_real_process_exits_130(tmp_path):
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from eiegen.cli import main; "
-                             "sys.exit(main())", "demo", "-o", str(tmp_path / "d")],
+    # SIGINT as in a terminal: a runner started in the background without job control
+    # (`nohup ... &` in a script) has it ignored, and a child inherits that
+    proc = subprocess.Popen([sys.executable, "-c", "import signal, sys; signal.signal("
+                             "signal.SIGINT, signal.default_int_handler); "
+                             "from eiegen.cli import main; sys.exit(main())",
+                             "demo", "-o", str(tmp_path / "d")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(4)  # inside the training
     proc.send_signal(signal.SIGINT)
