@@ -19,9 +19,21 @@ def figure(**kwargs) -> Figure:
 
 
 def _save(fig, path):
+    """Draw ``fig`` to ``path`` (its suffix is the format) beside and renamed into place,
+    like every other writer (eiegen.safeio); a file object gets the PNG as it is."""
+    import io
+
+    from eiegen.safeio import atomic_write_bytes
+
     fig.tight_layout()
     # no timestamp in the metadata: the same run gives the same bytes
-    fig.savefig(path, dpi=100, metadata={"Software": None})
+    options = {"dpi": 100, "metadata": {"Software": None}}
+    if not isinstance(path, (str, Path)):       # a file object: the caller places it
+        fig.savefig(path, format="png", **options)
+        return
+    buf = io.BytesIO()
+    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", **options)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def plot_demo(net, program, sim_rep: dict, out: Path) -> list[Path]:

@@ -180,7 +180,7 @@ def prefix_rows(names, depth: int, progress=print) -> list:
                                          f"cycles, eiegen.timing {t.compute}")
                 if width > 1:
                     row[label + " prefix"] = p
-        row["work_bound"] = t.work_bound
+        row["work_bound"] = t.work_bound   # of the 4-wide rows (the last set balanced)
         out.append(row)
         progress(f"{name:<8}" + "".join(f"{row[k]:>13}" for k in PREFIX_COLUMNS)
                  + f"{row['work_bound']:>12}")
